@@ -1,0 +1,102 @@
+"""Checkpoint loading that works on torch >= 2.6 without giving up safety.
+
+mmengine 0.10.7 calls ``torch.load(filename)``; since torch 2.6 that means
+``weights_only=True`` and every runner checkpoint fails on
+``mmengine.logging.HistoryBuffer``. Instead of turning ``weights_only`` off,
+we register a local-file loader (mmengine's documented extension point,
+``CheckpointLoader.register_scheme``) that keeps it on and allow-lists exactly
+the extra types mmengine/mmdet/mmpretrain checkpoints contain. A file that
+pickles anything else (e.g. a callable whose ``__reduce__`` runs a command) is
+refused with :class:`UntrustedCheckpointError`.
+
+Opt-in for a file you trust: ``VICREG_DET_TRUST_CHECKPOINTS=1`` loads with
+``weights_only=False`` (full pickle: it can run code).
+"""
+import os
+import os.path as osp
+import pickle
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from mmengine.logging import HistoryBuffer
+from mmengine.runner.checkpoint import CheckpointLoader
+
+TRUST_ENV_VAR = 'VICREG_DET_TRUST_CHECKPOINTS'
+
+
+class UntrustedCheckpointError(pickle.UnpicklingError):
+    """A checkpoint pickles a type outside the allow-list."""
+
+
+def _history_buffer_getattr(obj: Any, name: str) -> Any:
+    """Stand-in for ``builtins.getattr`` inside checkpoints.
+
+    ``HistoryBuffer`` pickles its statistics methods as
+    ``getattr(HistoryBuffer, 'mean')``; a general ``getattr`` would let a
+    pickle reach any attribute (e.g. ``ndarray.tofile``), so only that
+    pattern is allowed.
+    """
+    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+        return getattr(obj, name)
+    raise UntrustedCheckpointError(
+        f'getattr({obj!r}, {name!r}) is not allowed in a checkpoint')
+
+
+def _numpy_globals() -> list:
+    core = np._core if hasattr(np, '_core') else np.core
+    allowed = [np.ndarray, np.dtype]
+    # numpy 2 pickles as numpy._core.*, numpy 1 as numpy.core.*: allow both.
+    for mod in ('numpy._core', 'numpy.core'):
+        allowed += [(core.multiarray._reconstruct,
+                     f'{mod}.multiarray._reconstruct'),
+                    (core.multiarray.scalar, f'{mod}.multiarray.scalar')]
+    dtypes = getattr(np, 'dtypes', None)
+    if dtypes is not None:
+        allowed += [
+            getattr(dtypes, n) for n in dir(dtypes) if n.endswith('DType')
+        ]
+    return allowed
+
+
+ALLOWED_GLOBALS = [
+    HistoryBuffer,
+    (_history_buffer_getattr, 'builtins.getattr'),
+    *_numpy_globals(),
+]
+
+
+def trusted() -> bool:
+    return os.environ.get(TRUST_ENV_VAR, '') not in ('', '0', 'false')
+
+
+def safe_torch_load(file: Any, map_location: Optional[Any] = 'cpu') -> Any:
+    """``torch.load`` with ``weights_only=True`` and the allow-list above.
+
+    Raises:
+        UntrustedCheckpointError: the file pickles a non-allowed global.
+    """
+    if trusted():
+        return torch.load(file, map_location=map_location, weights_only=False)
+    try:
+        with torch.serialization.safe_globals(ALLOWED_GLOBALS):
+            return torch.load(
+                file, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        name = file if isinstance(file, (str, os.PathLike)) else '<stream>'
+        raise UntrustedCheckpointError(
+            f'Refusing to load checkpoint {name}: it contains objects '
+            f'outside the allow-list of tensors, numpy arrays and mmengine '
+            f'log buffers, so loading it could run arbitrary code.\n'
+            f'Detail: {str(err).splitlines()[0]}\n'
+            f'If you trust this file, set {TRUST_ENV_VAR}=1 and retry.'
+        ) from None
+
+
+@CheckpointLoader.register_scheme(prefixes='', force=True)
+def load_from_local(filename: str, map_location=None) -> Any:
+    """Replaces mmengine's local loader (same contract, safe load)."""
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'{filename} can not be found.')
+    return safe_torch_load(filename, map_location=map_location)
