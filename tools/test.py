@@ -1,5 +1,10 @@
 #!/usr/bin/env python
-"""Evaluate a checkpoint with an MMPretrain or MMDetection config."""
+"""Evaluate a checkpoint with an MMPretrain or MMDetection config.
+
+For detection configs whose evaluator is ``CompetitionCocoMetric`` it also
+writes ``validation_results.txt`` (the 12-number COCO summary),
+``per_class_ap.md``/``.csv`` and ``metrics.json`` to the work dir.
+"""
 import argparse
 import os.path as osp
 import sys
@@ -36,6 +41,19 @@ def main():
     runner = build_runner(cfg)
     metrics = runner.test()
     print(metrics)
+    if cfg.default_scope == 'mmdet':
+        write_detection_results(metrics, cfg.work_dir)
+
+
+def write_detection_results(metrics: dict, work_dir: str) -> None:
+    """With CompetitionCocoMetric: validation_results.txt (pycocotools
+    summary), per_class_ap.{md,csv} and metrics.json in the work dir."""
+    from mmengine.dist import is_main_process
+
+    from projects.detection.metrics import write_results
+    if is_main_process():
+        for path in write_results(metrics, work_dir):
+            print(f'wrote {path}')
 
 
 if __name__ == '__main__':

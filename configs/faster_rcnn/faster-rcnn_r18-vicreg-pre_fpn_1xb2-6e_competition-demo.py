@@ -1,0 +1,51 @@
+# Small CPU demo: ResNet-18 FPN, plain BN, long side 256, data in
+# data/demo/labeled (same layout/converter as data/labeled), 6 epochs.
+# Backbone from the VICReg ResNet-18 demo run (keys 'backbone.*'); override
+# with --cfg-options model.backbone.init_cfg.checkpoint=PATH.
+_base_ = './faster-rcnn_r50-vicreg-pre_fpn_4xb2-70e_competition.py'
+
+data_root = 'data/demo/labeled/'
+pretrained_ckpt = 'work_dirs/vicreg_resnet18_demo/last.pth'
+model = dict(
+    backbone=dict(
+        depth=18,
+        norm_cfg=dict(type='BN', requires_grad=True),
+        init_cfg=dict(checkpoint=pretrained_ckpt)),
+    neck=dict(in_channels=[64, 128, 256, 512]))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(type='Resize', scale=(256, 256), keep_ratio=True),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PackDetInputs')
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(256, 256), keep_ratio=True),
+    dict(type='LoadAnnotations', with_bbox=True),
+    dict(
+        type='PackDetInputs',
+        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                   'scale_factor'))
+]
+train_dataloader = dict(
+    num_workers=1,
+    dataset=dict(data_root=data_root, pipeline=train_pipeline))
+val_dataloader = dict(
+    num_workers=1,
+    dataset=dict(data_root=data_root, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file=data_root + 'annotations/validation.json')
+test_evaluator = val_evaluator
+
+train_cfg = dict(max_epochs=6, val_interval=2)
+param_scheduler = [
+    dict(
+        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
+        end=50),
+    dict(
+        type='MultiStepLR', milestones=[4], gamma=0.1, by_epoch=True,
+        begin=0, end=6)
+]
+default_hooks = dict(logger=dict(interval=10))

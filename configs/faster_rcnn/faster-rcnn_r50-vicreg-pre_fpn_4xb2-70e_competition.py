@@ -1,0 +1,56 @@
+# Faster R-CNN R50-FPN fine-tuned from a VICReg-pretrained ResNet-50: the
+# seed recipe (torchvision fasterrcnn_resnet50_fpn), fixed.
+# - 100 classes, "cup or mug" = label 0 is a real class (mmdet's background
+#   is label num_classes), unlike the seed's torchvision mapping.
+# - Pretrained backbone loading is checked: PretrainedBackboneCheckHook stops
+#   the run before the first iteration unless every backbone tensor equals
+#   the checkpoint's (the seed's strict=False trained from random init).
+# - Short side 800 / long side 1333, flip; all stages trainable, BN in train
+#   mode; SyncBN as mmselfsup's detection benchmarks (SyncBNIfCUDA = BN on
+#   CPU); SGD lr 0.005 m 0.9 wd 5e-4, batch 8 (4 GPUs x 2); 1000-iter linear
+#   warm-up (as torchvision's reference), StepLR(10, 0.2), 70 epochs,
+#   validation every 2 epochs.
+# The checkpoint is the VICReg (MMPretrain) run's, keys 'backbone.*'; use
+#   --cfg-options model.backbone.init_cfg.checkpoint=PATH
+# to point elsewhere (the top-level variable is resolved at load time).
+_base_ = [
+    'mmdet::_base_/models/faster-rcnn_r50_fpn.py',
+    './_base_/datasets/competition_detection.py',
+    'mmdet::_base_/schedules/schedule_1x.py',
+    'mmdet::_base_/default_runtime.py',
+]
+custom_imports = dict(
+    imports=['projects.compat', 'projects.detection'],
+    allow_failed_imports=False)
+default_scope = 'mmdet'
+
+pretrained_ckpt = 'work_dirs/vicreg_resnet50_4xb256-230e_in1k/epoch_230.pth'
+model = dict(
+    backbone=dict(
+        frozen_stages=-1,
+        norm_cfg=dict(type='SyncBNIfCUDA', requires_grad=True),
+        norm_eval=False,
+        init_cfg=dict(
+            type='Pretrained', checkpoint=pretrained_ckpt,
+            prefix='backbone.')),
+    roi_head=dict(bbox_head=dict(num_classes=100)))
+
+custom_hooks = [dict(type='PretrainedBackboneCheckHook')]
+
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=70, val_interval=2)
+param_scheduler = [
+    dict(
+        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
+        end=1000),
+    dict(
+        type='StepLR', step_size=10, gamma=0.2, by_epoch=True, begin=0,
+        end=70)
+]
+optim_wrapper = dict(
+    optimizer=dict(type='SGD', lr=0.005, momentum=0.9, weight_decay=5e-4))
+auto_scale_lr = dict(enable=False, base_batch_size=8)
+
+default_hooks = dict(
+    checkpoint=dict(
+        type='CheckpointHook', interval=2, max_keep_ckpts=3,
+        save_best='coco/bbox_mAP', rule='greater'))

@@ -1,0 +1,52 @@
+# VICReg on CPU in minutes: ResNet-18, 64px crops, 512-512-512 expander,
+# plain BN (SyncBN cannot run on CPU processes), fp32. Used by the tests and
+# the demo. Make its data with:
+#   python -m projects.vicreg.demo_data data/demo/unlabeled --num 512
+_base_ = ['./vicreg_resnet50_1xb128-coslr-230e_unlabeled.py']
+
+crop = 64
+# Blur sigma in pixels scales with the crop (official: 0.1-2.0 at 224px).
+blur_range = (0.1 * crop / 224, 2.0 * crop / 224)
+view_pipeline1 = _base_.view_pipeline1
+view_pipeline1[0].scale = crop
+view_pipeline1[4].magnitude_range = blur_range
+view_pipeline2 = _base_.view_pipeline2
+view_pipeline2[0].scale = crop
+view_pipeline2[4].magnitude_range = blur_range
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='MultiView',
+        num_views=[1, 1],
+        transforms=[view_pipeline1, view_pipeline2]),
+    dict(type='PackInputs')
+]
+train_dataloader = dict(
+    batch_size=32,
+    num_workers=2,
+    dataset=dict(data_root='data/demo/unlabeled', pipeline=train_pipeline))
+
+model = dict(
+    backbone=dict(depth=18, norm_cfg=dict(type='BN')),
+    neck=dict(
+        in_channels=512,
+        hid_channels=512,
+        out_channels=512,
+        norm_cfg=dict(type='BN1d')))
+
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    optimizer=_base_.optim_wrapper.optimizer)
+
+max_epochs = 20
+param_scheduler = _base_.param_scheduler
+param_scheduler[0].end = param_scheduler[1].begin = 2  # warmup epochs
+param_scheduler[1].end = max_epochs
+train_cfg = dict(max_epochs=max_epochs)
+
+default_hooks = dict(
+    logger=dict(interval=5),
+    checkpoint=dict(interval=5))
+custom_hooks = [dict(type='CollapseMonitorHook', interval=5)]
+env_cfg = dict(cudnn_benchmark=False)

@@ -1,0 +1,4 @@
+# Ablation: variance coefficient mu 25 -> 50 (sim 25, cov 1 kept).
+_base_ = ['./vicreg_resnet50_1xb128-coslr-230e_unlabeled.py']
+
+model = dict(head=dict(loss=dict(std_coeff=50.0)))

@@ -1,0 +1,30 @@
+# VICReg seed recipe for the competition's 512,000 unlabeled 224x224 PNGs:
+# global batch 128, base lr 0.15 (-> lr 0.075 after auto_scale_lr), 230
+# epochs (4000 iterations per epoch, no ragged batch).
+#
+# 1xb128: the whole batch on one GPU (ResNet-50 at 224px with AMP fits
+# easily on one 80 GB card). The maths does not depend on the split: SyncBN
+# and the all-gathered variance/covariance see the global batch, and DDP's
+# gradient average makes the per-rank invariance term the global one. On 4
+# GPUs run `tools/dist_train.sh CONFIG 4 --cfg-options
+# train_dataloader.batch_size=32` for the identical recipe (auto_scale_lr
+# recomputes the lr from the real global batch either way).
+_base_ = ['./vicreg_resnet50_32xb64-coslr-1000e_in1k.py']
+
+train_dataloader = dict(
+    batch_size=128,
+    dataset=dict(
+        _delete_=True,
+        type='UnlabeledImageFolder',
+        data_root='data/unlabeled/',
+        pipeline=_base_.train_pipeline))
+
+optim_wrapper = dict(optimizer=dict(lr=0.15))
+
+max_epochs = 230
+param_scheduler = _base_.param_scheduler
+param_scheduler[1].end = max_epochs
+train_cfg = dict(max_epochs=max_epochs)
+
+# An epoch is minutes on one GPU: checkpoint every epoch (keep 3).
+default_hooks = dict(checkpoint=dict(interval=1))

@@ -1,0 +1,106 @@
+# VICReg, ResNet-50, the paper's ImageNet recipe (Bardes et al., ICLR 2022;
+# facebookresearch/vicreg README: 4 nodes x 8 GPUs, --batch-size 2048
+# --base-lr 0.2 --epochs 1000). Every other VICReg config inherits from this.
+_base_ = [
+    'mmpretrain::_base_/datasets/imagenet_bs32_byol.py',
+    'mmpretrain::_base_/default_runtime.py',
+]
+custom_imports = dict(
+    imports=['projects.compat', 'projects.vicreg'],
+    allow_failed_imports=False)
+default_scope = 'mmpretrain'
+
+# Views: imagenet_bs32_byol.py's two asymmetric views are exactly the
+# official augmentations.py (RandomResizedCrop 224 bicubic scale (0.08, 1),
+# flip 0.5, ColorJitter(0.4, 0.4, 0.2, 0.1) p=0.8, grayscale p=0.2, blur
+# sigma U[0.1, 2] p=1.0 / 0.1, solarize p=0.0 / 0.2, ImageNet mean/std).
+# drop_last: BatchNorm and the variance term need > 1 sample per rank; the
+# official loader keeps the ragged last batch but still divides its
+# covariance by the configured batch size - 1, so dropping it (<= 1 batch
+# per epoch) is the faithful choice.
+# collate_fn restated: the `mmpretrain::` base tags it with `_scope_`, which
+# mmengine's Runner would pass on to default_collate() as a kwarg.
+train_dataloader = dict(
+    batch_size=64,
+    num_workers=8,
+    drop_last=True,
+    collate_fn=dict(_delete_=True, type='default_collate'))
+
+model = dict(
+    type='VICReg',
+    backbone=dict(
+        type='ResNet',
+        depth=50,
+        norm_cfg=dict(type='SyncBN'),  # official: convert_sync_batchnorm
+        zero_init_residual=True),
+    # The "expander" 2048-8192-8192-8192: Linear(bias)+BN+ReLU, twice, then
+    # Linear without bias or BN - exactly NonLinearNeck with these flags
+    # (fc0-bn0-[relu-fc1-bn1]-relu-fc2; BN init weight 1 / bias 0 and
+    # PyTorch's default Linear init, as the official nn.Sequential).
+    neck=dict(
+        type='NonLinearNeck',
+        in_channels=2048,
+        hid_channels=8192,
+        out_channels=8192,
+        num_layers=3,
+        with_bias=True,
+        with_last_bn=False,
+        with_last_bias=False,
+        with_avg_pool=True,
+        norm_cfg=dict(type='SyncBN')),
+    head=dict(
+        type='VICRegHead',
+        loss=dict(
+            type='VICRegLoss', sim_coeff=25.0, std_coeff=25.0,
+            cov_coeff=1.0)))
+
+# LARS as the official code: one lr for all params, wd 1e-6, momentum 0.9,
+# eta 0.001, 1-D params excluded from wd and trust ratio. Mixed precision as
+# the official torch.cuda.amp (needs a GPU; the CPU demo overrides it).
+optim_wrapper = dict(
+    type='AmpOptimWrapper',
+    loss_scale='dynamic',
+    optimizer=dict(
+        type='VICRegLARS', lr=0.2, weight_decay=1e-6, momentum=0.9,
+        eta=0.001))
+# lr = base_lr * global_batch / 256 (mmengine scales optimizer.lr by
+# world_size * batch_size / base_batch_size).
+auto_scale_lr = dict(base_batch_size=256, enable=True)
+
+# Official adjust_learning_rate, per iteration: linear from exactly 0 over
+# 10 epochs, then cosine to 0.001 * lr. Closed-form variants of mmengine's
+# LinearLR / CosineAnnealingLR (see projects/vicreg/engine/schedulers).
+max_epochs = 1000
+warmup_epochs = 10
+param_scheduler = [
+    dict(
+        type='ClosedFormLinearLR',
+        start_factor=0.0,
+        end_factor=1.0,
+        by_epoch=True,
+        begin=0,
+        end=warmup_epochs,
+        convert_to_iter_based=True),
+    dict(
+        type='ClosedFormCosineAnnealingLR',
+        eta_min_ratio=1e-3,
+        by_epoch=True,
+        begin=warmup_epochs,
+        end=max_epochs,
+        convert_to_iter_based=True),
+]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=50),
+    # save_last writes work_dir/last_checkpoint, which `--resume` reads.
+    checkpoint=dict(
+        type='CheckpointHook', interval=10, max_keep_ckpts=3,
+        save_last=True))
+custom_hooks = [dict(type='CollapseMonitorHook', interval=50)]
+# Log the collapse statistics as measured, not averaged over past checks.
+log_processor = dict(custom_cfg=[
+    dict(data_src=key, method_name='current')
+    for key in ('emb_std', 'rankme', 'rankme_ratio')
+])
+env_cfg = dict(cudnn_benchmark=True)  # official: cudnn.benchmark = True

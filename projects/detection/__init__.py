@@ -1,0 +1,24 @@
+"""MMDetection side of the project: Faster R-CNN fine-tuning on the
+competition's detection data from a VICReg-pretrained backbone.
+
+Importing this package (configs do, via ``custom_imports``) registers:
+
+- ``CompetitionCocoMetric`` (mmdet METRICS): pycocotools-default COCO bbox
+  evaluation with all 12 stats and per-class AP;
+- ``PretrainedBackboneCheckHook`` (mmdet HOOKS): stops a run whose backbone
+  did not get the pretrained weights;
+- ``SyncBNIfCUDA`` (mmdet MODELS): SyncBN with CUDA, BN without.
+"""
+from .. import compat  # noqa: F401  (torch>=2.6 checkpoint loading first)
+from .competition import CATEGORIES, CLASSES, convert_split, convert_to_file
+from .metrics import CompetitionCocoMetric, format_summary, write_results
+from .norm import SyncBNIfCUDA
+from .pretrained import (PretrainedBackboneCheckHook, PretrainedLoadError,
+                         check_backbone)
+
+__all__ = [
+    'CLASSES', 'CATEGORIES', 'convert_split', 'convert_to_file',
+    'CompetitionCocoMetric', 'format_summary', 'write_results',
+    'SyncBNIfCUDA', 'PretrainedBackboneCheckHook', 'PretrainedLoadError',
+    'check_backbone'
+]

@@ -1,0 +1,27 @@
+"""VICReg (Bardes, Ponce & LeCun, ICLR 2022) as an MMPretrain algorithm.
+
+Importing this package registers, in mmpretrain's registries:
+
+- models: :class:`VICReg`, :class:`VICRegHead`, :class:`VICRegLoss`
+- optimizer: :class:`VICRegLARS`
+- param schedulers: :class:`ClosedFormLinearLR`,
+  :class:`ClosedFormCosineAnnealingLR`
+- hook: :class:`CollapseMonitorHook`
+- dataset: :class:`UnlabeledImageFolder`
+
+Configs pull it in with ``custom_imports=dict(imports=['projects.compat',
+'projects.vicreg'], allow_failed_imports=False)``.
+"""
+from .. import compat  # noqa: F401  (compatibility fixes first)
+from .datasets import UnlabeledImageFolder
+from .engine import (ClosedFormCosineAnnealingLR, ClosedFormLinearLR,
+                     CollapseMonitorHook, VICRegLARS)
+from .models import (VICReg, VICRegHead, VICRegLoss, FullGatherLayer,
+                     batch_all_gather)
+
+__all__ = [
+    'UnlabeledImageFolder', 'ClosedFormLinearLR',
+    'ClosedFormCosineAnnealingLR', 'CollapseMonitorHook', 'VICRegLARS',
+    'VICReg', 'VICRegHead', 'VICRegLoss', 'FullGatherLayer',
+    'batch_all_gather'
+]

@@ -1,0 +1,3 @@
+from .unlabeled_image_folder import UnlabeledImageFolder
+
+__all__ = ['UnlabeledImageFolder']

@@ -1,0 +1,3 @@
+from .collapse_monitor_hook import CollapseMonitorHook
+
+__all__ = ['CollapseMonitorHook']

@@ -1,0 +1,3 @@
+from .vicreg_lars import VICRegLARS
+
+__all__ = ['VICRegLARS']

@@ -1,0 +1,3 @@
+from .closed_form_lr import ClosedFormCosineAnnealingLR, ClosedFormLinearLR
+
+__all__ = ['ClosedFormLinearLR', 'ClosedFormCosineAnnealingLR']

@@ -1,0 +1,3 @@
+from .vicreg_head import VICRegHead
+
+__all__ = ['VICRegHead']

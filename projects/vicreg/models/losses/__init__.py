@@ -1,0 +1,3 @@
+from .vicreg_loss import VICRegLoss
+
+__all__ = ['VICRegLoss']

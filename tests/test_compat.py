@@ -1,0 +1,297 @@
+"""The compatibility fixes of projects.compat (issue 2)."""
+import datetime
+import os
+import os.path as osp
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.runner import CheckpointLoader, load_checkpoint
+
+from projects.compat import TRUST_ENV_VAR, UntrustedCheckpointError
+from projects.compat.hue import _mmcv_adjust_hue, adjust_hue
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+# ---------------------------------------------------------------- mmcv ops
+def test_mmcv_nms_matches_torchvision():
+    torchvision = pytest.importorskip('torchvision')
+    from mmcv.ops import nms
+    gen = torch.Generator().manual_seed(0)
+    xy = torch.rand(200, 2, generator=gen) * 100
+    boxes = torch.cat([xy, xy + 5 + torch.rand(200, 2, generator=gen) * 30],
+                      1)
+    scores = torch.rand(200, generator=gen)
+    _, keep = nms(boxes, scores, 0.5)
+    ref = torchvision.ops.nms(boxes, scores, 0.5)
+    assert keep.tolist() == ref.tolist()
+
+
+def test_mmcv_roi_align_matches_torchvision():
+    torchvision = pytest.importorskip('torchvision')
+    from mmcv.ops import RoIAlign
+    gen = torch.Generator().manual_seed(0)
+    feat = torch.rand(2, 3, 16, 16, generator=gen)
+    rois = torch.tensor([[0, 1.5, 2.0, 9.0, 12.5], [1, 0.0, 0.0, 15.0, 7.0]])
+    ours = RoIAlign((4, 4), 0.5, sampling_ratio=2, aligned=True)(feat, rois)
+    ref = torchvision.ops.roi_align(feat, rois, (4, 4), 0.5, 2, aligned=True)
+    torch.testing.assert_close(ours, ref)
+
+
+# -------------------------------------------------------------- checkpoints
+class _RunsCode:
+    """A pickle payload that would run a command when loaded."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f'touch {self.marker}', ))
+
+
+def test_malicious_checkpoint_is_refused(tmp_path):
+    marker = tmp_path / 'pwned'
+    path = str(tmp_path / 'evil.pth')
+    torch.save({'state_dict': {}, 'meta': _RunsCode(marker)}, path)
+    with pytest.raises(UntrustedCheckpointError, match='Refusing to load'):
+        CheckpointLoader.load_checkpoint(path)
+    with pytest.raises(UntrustedCheckpointError, match=TRUST_ENV_VAR):
+        load_checkpoint(nn.Linear(2, 2), path)
+    assert not marker.exists()
+
+
+def test_restricted_getattr_in_checkpoint(tmp_path):
+    """Only getattr(HistoryBuffer, <statistic>) may appear in a pickle."""
+
+    class _GetattrPayload:
+
+        def __reduce__(self):
+            return (getattr, (np.ndarray, 'tofile'))
+
+    path = str(tmp_path / 'getattr.pth')
+    torch.save({'x': _GetattrPayload()}, path)
+    with pytest.raises(UntrustedCheckpointError):
+        CheckpointLoader.load_checkpoint(path)
+
+
+def test_trusted_opt_in_loads_full_pickle(tmp_path, monkeypatch):
+    path = str(tmp_path / 'date.pth')
+    torch.save({'meta': {'day': datetime.date(2022, 4, 25)}}, path)
+    with pytest.raises(UntrustedCheckpointError):
+        CheckpointLoader.load_checkpoint(path)
+    monkeypatch.setenv(TRUST_ENV_VAR, '1')
+    ckpt = CheckpointLoader.load_checkpoint(path)
+    assert ckpt['meta']['day'] == datetime.date(2022, 4, 25)
+
+
+def test_missing_checkpoint_names_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        CheckpointLoader.load_checkpoint(str(tmp_path / 'nope.pth'))
+
+
+class _ToyModel(nn.Module):
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(4, 1)
+
+    def forward(self, inputs, labels=None, mode='tensor'):
+        out = self.linear(inputs)
+        if mode == 'loss':
+            return dict(loss=((out.squeeze(1) - labels)**2).mean())
+        return out
+
+    def train_step(self, data, optim_wrapper):
+        inputs, labels = zip(*data)
+        loss = self(torch.stack(inputs), torch.stack(labels), 'loss')['loss']
+        optim_wrapper.update_params(loss)
+        return dict(loss=loss)
+
+
+def _runner(work_dir, max_epochs, resume):
+    from mmengine.runner import Runner
+    gen = torch.Generator().manual_seed(0)
+    data = [(torch.randn(4, generator=gen), torch.randn((), generator=gen))
+            for _ in range(8)]
+    return Runner(
+        model=_ToyModel(),
+        work_dir=str(work_dir),
+        train_dataloader=dict(
+            dataset=data, sampler=dict(type='DefaultSampler', shuffle=False),
+            batch_size=4, collate_fn=lambda batch: batch),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)),
+        train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1),
+                           logger=dict(type='LoggerHook', interval=1)),
+        resume=resume,
+        default_scope='mmengine',
+        experiment_name=f'toy_{max_epochs}_{resume}')
+
+
+def test_runner_checkpoint_resumes_under_current_torch(tmp_path):
+    """A full runner checkpoint (message hub, optimizer, numpy state) saved by
+    this torch loads with weights_only and training continues from it."""
+    first = _runner(tmp_path, max_epochs=2, resume=False)
+    first.train()
+    ckpt = torch.load(tmp_path / 'epoch_2.pth', weights_only=False)
+    assert 'message_hub' in ckpt
+    with pytest.raises(pickle.UnpicklingError):  # the torch >= 2.6 breakage
+        torch.load(tmp_path / 'epoch_2.pth')
+    second = _runner(tmp_path, max_epochs=3, resume=True)
+    second.train()
+    assert second.epoch == 3 and second.iter == 6
+    assert osp.isfile(tmp_path / 'epoch_3.pth')
+    # the optimizer momentum came back from the checkpoint
+    assert second.optim_wrapper.optimizer.state
+
+
+# ---------------------------------------------------------- numpy 2 + hue
+def _hue_reference(img, factor):
+    """numpy-1 semantics of mmcv's hue rotation, written independently."""
+    import cv2
+    hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV_FULL).astype(np.int64)
+    hsv[..., 0] = (hsv[..., 0] + int(factor * 255)) % 256
+    return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR_FULL)
+
+
+def test_adjust_hue_negative_factor_numpy2():
+    import mmcv
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    assert mmcv.adjust_hue is adjust_hue
+    for factor in (-0.5, -0.1, -0.0371, 0.0, 0.05, 0.5):
+        np.testing.assert_array_equal(
+            mmcv.adjust_hue(img, factor), _hue_reference(img, factor))
+    # positive factors are unchanged from mmcv's own function
+    np.testing.assert_array_equal(
+        adjust_hue(img, 0.1), _mmcv_adjust_hue(img, 0.1))
+    np.testing.assert_array_equal(
+        adjust_hue(img, 0.1, backend='pillow'),
+        _mmcv_adjust_hue(img, 0.1, backend='pillow'))
+    assert adjust_hue(img, -0.1, backend='pillow').shape == img.shape
+
+
+def test_color_jitter_view_runs_with_numpy2():
+    from mmpretrain.datasets.transforms import ColorJitter
+    np.random.seed(0)
+    img = np.random.randint(0, 256, (32, 32, 3), dtype=np.uint8)
+    jitter = ColorJitter(0.4, 0.4, 0.2, 0.1)
+    for _ in range(20):  # hue_factor < 0 about half of the time
+        assert jitter(dict(img=img.copy()))['img'].shape == img.shape
+
+
+# ------------------------------------------------------- transformers >= 5
+FAKE_TRANSFORMERS = '''
+"""Stand-in for transformers 5: every module and name the 4.x-era OpenMMLab
+code imports exists, except that `transformers.modeling_utils` hands out None
+for the base classes that moved in 5.x, so mmpretrain's BLIP fails as with
+the real release (a TypeError at import)."""
+import importlib.abc, importlib.machinery, sys, types
+__version__ = '5.0.0'
+__path__ = []
+
+
+def _name(module, name):
+    if name.startswith('__'):
+        raise AttributeError(name)
+    if module == 'transformers.modeling_utils':
+        return None
+    return type(name, (), {})
+
+
+def __getattr__(name):
+    return _name(__name__, name)
+
+
+class _Stub(types.ModuleType):
+    __path__ = []
+
+    def __getattr__(self, name):
+        return _name(self.__name__, name)
+
+
+class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    def find_spec(self, name, path, target=None):
+        # submodules are lower case; `from transformers import Cls` must
+        # not find a module named Cls
+        if name.startswith('transformers.') and name.islower():
+            return importlib.machinery.ModuleSpec(name, self, is_package=True)
+
+    def create_module(self, spec):
+        return _Stub(spec.name)
+
+    def exec_module(self, module):
+        pass
+
+
+sys.meta_path.insert(0, _Finder())
+'''
+
+BUILD_AND_TRAIN = textwrap.dedent('''
+    import sys
+    if sys.argv[1] == 'compat':
+        import projects  # noqa: F401
+    import torch
+    import mmdet.models  # noqa: F401
+    import mmpretrain.models  # noqa: F401
+    from mmdet.registry import MODELS as DET
+    from mmpretrain.registry import MODELS as PRE
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmpretrain')
+    net = PRE.build(dict(type='ResNet', depth=18))
+    loss = net(torch.rand(2, 3, 32, 32))[-1].mean()
+    loss.backward()
+    init_default_scope('mmdet')
+    det = DET.build(dict(type='ResNet', depth=18, num_stages=4,
+                         out_indices=(3, )))
+    det(torch.rand(2, 3, 64, 64))[-1].sum().backward()
+    print('built and trained')
+''')
+
+
+def _run_with_fake_transformers(tmp_path, mode):
+    pkg = tmp_path / 'site' / 'transformers'
+    pkg.mkdir(parents=True)
+    (pkg / '__init__.py').write_text(FAKE_TRANSFORMERS)
+    info = tmp_path / 'site' / 'transformers-5.0.0.dist-info'
+    info.mkdir()
+    (info / 'METADATA').write_text(
+        'Metadata-Version: 2.1\nName: transformers\nVersion: 5.0.0\n')
+    env = dict(os.environ,
+               PYTHONPATH=f"{tmp_path / 'site'}{os.pathsep}{ROOT}")
+    return subprocess.run([sys.executable, '-c', BUILD_AND_TRAIN, mode],
+                          env=env, capture_output=True, text=True)
+
+
+def test_transformers5_stand_in_breaks_without_compat(tmp_path):
+    out = _run_with_fake_transformers(tmp_path, 'plain')
+    assert out.returncode != 0
+    # the crash comes from mmpretrain code imported only when
+    # WITH_MULTIMODAL (models/utils/huggingface.py, models/multimodal/)
+    assert 'TypeError' in out.stderr, out.stderr[-2000:]
+    assert 'huggingface.py' in out.stderr or 'multimodal' in out.stderr
+
+
+def test_transformers5_stand_in_works_with_compat(tmp_path):
+    out = _run_with_fake_transformers(tmp_path, 'compat')
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert 'built and trained' in out.stdout
+
+
+# ------------------------------------------------------------------ install
+def test_install_entry_point_is_idempotent():
+    """On an installed environment the installer changes nothing."""
+    out = subprocess.run([sys.executable, osp.join(ROOT, 'tools/install.py')],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert 'pip install' not in out.stdout
+    assert 'building mmcv' not in out.stdout
+    summary = [ln for ln in out.stdout.splitlines()
+               if ln.startswith('python ')]
+    assert summary and 'mmcv 2.1.0 ops CPU' in summary[0]

@@ -1,0 +1,263 @@
+"""Slurm: the sbatch templates (always) and a 2-task VICReg run through
+tools/slurm_train.sh on a live cluster (markers slurm, slow).
+
+The cluster test needs a running cluster (``tools/setup_local_slurm.sh``
+makes a one-node one on this machine) and a small ResNet-18 VICReg config
+``configs/vicreg/*resnet18*.py`` (override: env VICREG_SLURM_TEST_CONFIG);
+it is skipped, with the reason, when either is missing. Partition: env
+SLURM_TEST_PARTITION, else the cluster's default partition.
+"""
+import glob
+import math
+import os
+import os.path as osp
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+
+import pytest
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SLURM_DIR = osp.join(ROOT, 'tools', 'slurm')
+TEMPLATES = ('pretrain.sbatch', 'finetune.sbatch', 'evaluate.sbatch')
+
+
+# --------------------------------------------------------------------------
+# sbatch templates: run with bash and a stand-in srun that prints its args
+# --------------------------------------------------------------------------
+@pytest.fixture
+def fake_srun(tmp_path):
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    srun = bin_dir / 'srun'
+    srun.write_text('#!/bin/sh\nprintf "SRUN"; printf " <%s>" "$@"; echo\n'
+                    'echo "PORT=$MASTER_PORT"\n')
+    srun.chmod(srun.stat().st_mode | stat.S_IEXEC)
+    return str(bin_dir)
+
+
+def _run_template(name, fake_srun, tmp_path, **env):
+    e = dict(os.environ)
+    e.update(PATH=fake_srun + os.pathsep + e['PATH'], ROOT=ROOT,
+             SLURM_JOB_ID='12345')
+    e.update(env)
+    return subprocess.run(['bash', osp.join(SLURM_DIR, name)], env=e,
+                          cwd=str(tmp_path), capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize('name', TEMPLATES)
+def test_template_headers(name):
+    path = osp.join(SLURM_DIR, name)
+    text = open(path).read()
+    assert subprocess.run(['bash', '-n', path]).returncode == 0
+    for opt in ('--job-name', '--account', '--partition', '--gres=gpu',
+                '--time', '--cpus-per-task'):
+        assert f'SBATCH {opt}' in text, f'{name}: no #SBATCH {opt} line'
+    assert '--launcher slurm' in text
+    assert 'CONFIG=${CONFIG:-' in text
+
+
+def test_pretrain_template(tmp_path, fake_srun):
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text('')
+    res = _run_template('pretrain.sbatch', fake_srun, tmp_path,
+                        CONFIG=str(cfg), SLURM_NTASKS='4',
+                        DATA_ROOT='/d/demo', WORK_DIR=str(tmp_path / 'wd'))
+    assert res.returncode == 0, res.stderr
+    line = [x for x in res.stdout.splitlines() if x.startswith('SRUN')][0]
+    assert '<tools/train.py>' in line and '<--launcher> <slurm>' in line
+    assert '<train_dataloader.batch_size=32>' in line  # 128 / 4 tasks
+    assert '<train_dataloader.dataset.data_root=/d/demo>' in line
+    assert '<--resume>' in line
+    assert 'PORT=' in res.stdout and 'PORT=\n' not in res.stdout
+    # global batch must divide among the tasks
+    res = _run_template('pretrain.sbatch', fake_srun, tmp_path,
+                        CONFIG=str(cfg), SLURM_NTASKS='3')
+    assert res.returncode == 1 and 'divisible' in res.stderr
+    res = _run_template('pretrain.sbatch', fake_srun, tmp_path,
+                        CONFIG='configs/nope.py')
+    assert res.returncode == 1 and 'configs/nope.py not found' in res.stderr
+
+
+def test_finetune_template(tmp_path, fake_srun):
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text('')
+    res = _run_template('finetune.sbatch', fake_srun, tmp_path,
+                        CONFIG=str(cfg))
+    assert res.returncode == 1 and 'PRETRAIN_CKPT' in res.stderr
+    ckpt = tmp_path / 'epoch_230.pth'
+    ckpt.write_bytes(b'x')
+    data = tmp_path / 'labeled'
+    (data / 'annotations').mkdir(parents=True)
+    for split in ('training', 'validation'):
+        (data / 'annotations' / f'{split}.json').write_text('{}')
+    res = _run_template('finetune.sbatch', fake_srun, tmp_path,
+                        CONFIG=str(cfg), PRETRAIN_CKPT=str(ckpt),
+                        DATA_ROOT=str(data), RESUME='0')
+    assert res.returncode == 0, res.stderr
+    line = [x for x in res.stdout.splitlines() if x.startswith('SRUN')][0]
+    assert f'<model.backbone.init_cfg.checkpoint={ckpt}>' in line
+    assert f'<val_dataloader.dataset.data_root={data}/>' in line
+    assert (f'<val_evaluator.ann_file={data}/annotations/validation.json>'
+            in line)
+    assert '<--resume>' not in line
+
+
+def test_evaluate_template(tmp_path, fake_srun):
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text('')
+    ckpt = tmp_path / 'det.pth'
+    ckpt.write_bytes(b'x')
+    data = tmp_path / 'labeled'
+    (data / 'annotations').mkdir(parents=True)
+    (data / 'annotations' / 'validation.json').write_text('{}')
+    res = _run_template('evaluate.sbatch', fake_srun, tmp_path,
+                        CONFIG=str(cfg), CHECKPOINT=str(ckpt),
+                        DATA_ROOT=str(data))
+    assert res.returncode == 0, res.stderr
+    line = [x for x in res.stdout.splitlines() if x.startswith('SRUN')][0]
+    assert f'<tools/test.py> <{cfg}> <{ckpt}>' in line
+    assert '<test_dataloader.dataset.data_prefix.img=validation/images/>' \
+        in line
+
+
+# --------------------------------------------------------------------------
+# live cluster
+# --------------------------------------------------------------------------
+def _cluster_partition():
+    """The partition to use, or pytest.skip with the reason."""
+    for tool in ('sinfo', 'srun', 'scontrol'):
+        if shutil.which(tool) is None:
+            pytest.skip(f'{tool} not found: no Slurm here '
+                        f'(tools/setup_local_slurm.sh sets one up)')
+    try:
+        res = subprocess.run(['sinfo', '-h', '-o', '%P %a %T'],
+                             capture_output=True, text=True, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.skip('sinfo timed out: the Slurm controller is not responding')
+    if res.returncode != 0:
+        pytest.skip(f'Slurm cluster not responding: {res.stderr.strip()} '
+                    f'(run tools/setup_local_slurm.sh)')
+    usable = [line.split() for line in res.stdout.splitlines()
+              if len(line.split()) == 3 and line.split()[1] == 'up'
+              and line.split()[2] in ('idle', 'mixed', 'allocated')]
+    if not usable:
+        pytest.skip(f'no partition with a usable node: {res.stdout!r}')
+    wanted = os.environ.get('SLURM_TEST_PARTITION')
+    names = [p for p, _, _ in usable]
+    if wanted:
+        if wanted not in [n.rstrip('*') for n in names]:
+            pytest.skip(f'partition {wanted} (SLURM_TEST_PARTITION) is not '
+                        f'usable; usable: {names}')
+        return wanted
+    default = [n for n in names if n.endswith('*')]
+    return (default or names)[0].rstrip('*')
+
+
+@pytest.fixture(scope='module')
+def partition():
+    return _cluster_partition()
+
+
+def _vicreg_r18_config():
+    env = os.environ.get('VICREG_SLURM_TEST_CONFIG')
+    if env:
+        if not osp.isfile(env):
+            pytest.fail(f'VICREG_SLURM_TEST_CONFIG={env} does not exist')
+        return env
+    found = sorted(glob.glob(osp.join(ROOT, 'configs', 'vicreg',
+                                      '*resnet18*.py')))
+    if not found:
+        pytest.skip('no configs/vicreg/*resnet18*.py yet (small VICReg '
+                    'config for this test)')
+    return found[0]
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_srun_two_tasks(partition):
+    res = subprocess.run(['srun', '-p', partition, '-n2', '--time=2',
+                          'printenv', 'SLURM_PROCID'],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert sorted(res.stdout.split()) == ['0', '1']
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_slurm_train_vicreg_two_tasks(partition, tmp_path):
+    """2 CPU tasks (gloo) through tools/slurm_train.sh; checks the
+    checkpoint (trained by both ranks: half the iterations of one)."""
+    import torch
+    from mmengine.config import Config
+
+    config = _vicreg_r18_config()
+    data = tmp_path / 'demo'
+    num_images, batch, tasks = 16, 4, 2
+    subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'generate_demo_data.py'),
+         '--out', str(data), '--num-unlabeled', str(num_images),
+         '--num-train', '1', '--num-val', '1', '--quiet'],
+        check=True, timeout=120)
+
+    cfg = Config.fromfile(config)
+    opts = [f'train_dataloader.dataset.data_root={data}',
+            f'train_dataloader.batch_size={batch}',
+            'train_dataloader.num_workers=0',
+            'train_dataloader.persistent_workers=False',
+            'default_hooks.logger.interval=1',
+            'randomness.seed=0']
+    epoch_based = 'max_iters' not in cfg.get('train_cfg', {})
+    opts.append('train_cfg.max_epochs=1' if epoch_based
+                else 'train_cfg.max_iters=2')
+    work_dir = tmp_path / 'work_dir'
+    job = f'vicreg-test-{os.getpid()}'
+    env = dict(os.environ, GPUS=str(tasks), GPUS_PER_NODE='0',
+               CPUS_PER_TASK='1', MASTER_PORT=str(_free_port()),
+               SRUN_ARGS='--time=10')
+    cmd = [osp.join(ROOT, 'tools', 'slurm_train.sh'), partition, job, config,
+           str(work_dir), '--cfg-options'] + opts
+    try:
+        res = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True,
+                             text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        subprocess.run(['scancel', '--name', job], timeout=30)
+        pytest.fail('slurm_train.sh did not finish in 15 min')
+    out = res.stdout + res.stderr
+    hint = ''
+    if 'NVIDIA driver' in out or 'device_ids' in out:
+        hint = ('\nHINT: mmengine\'s launcher called torch.cuda.set_device '
+                'or built DDP with device_ids on a CPU-only machine; see '
+                'docs/slurm.md "CPU runs".')
+    assert res.returncode == 0, f'{" ".join(cmd)}\n{out[-6000:]}{hint}'
+    assert 'Distributed training: True' in out
+
+    last = work_dir / 'last_checkpoint'
+    assert last.is_file(), f'no last_checkpoint in {work_dir}: {out[-3000:]}'
+    ckpt_path = open(last).read().strip()
+    assert osp.isfile(ckpt_path), ckpt_path
+    ckpt = torch.load(ckpt_path, map_location='cpu', weights_only=False)
+    sd = ckpt['state_dict']
+    assert any(k.startswith('backbone.') for k in sd), list(sd)[:5]
+    assert all(torch.isfinite(v).all() for v in sd.values()
+               if v.is_floating_point())
+    if epoch_based:
+        assert ckpt['meta']['epoch'] == 1
+        # each rank saw num_images / tasks images: proves world size 2
+        assert ckpt['meta']['iter'] == math.ceil(num_images / (batch * tasks))
+    # the json log has finite losses
+    scalars = glob.glob(str(work_dir / '*' / 'vis_data' / 'scalars.json'))
+    assert scalars, f'no scalars.json under {work_dir}'
+    import json
+    losses = [json.loads(line)['loss'] for line in open(scalars[0])
+              if '"loss"' in line]
+    assert losses and all(math.isfinite(v) for v in losses)
