@@ -295,3 +295,40 @@ def test_install_entry_point_is_idempotent():
     summary = [ln for ln in out.stdout.splitlines()
                if ln.startswith('python ')]
     assert summary and 'mmcv 2.1.0 ops CPU' in summary[0]
+
+
+# ------------------------------------------------------------ atomic saves
+def test_failed_checkpoint_save_keeps_previous_file(tmp_path, monkeypatch):
+    """A write that dies half-way (disk full) leaves the old file intact and
+    no temporary file behind."""
+    from mmengine.runner.checkpoint import save_checkpoint
+    path = tmp_path / 'epoch_1.pth'
+    save_checkpoint({'state_dict': {'w': torch.ones(3)}}, str(path))
+    good = path.read_bytes()
+
+    real_fdopen = os.fdopen
+
+    class _DiskFull:
+
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            self.f.write(data[:10])
+            raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(os, 'fdopen',
+                        lambda fd, mode: _DiskFull(real_fdopen(fd, mode)))
+    with pytest.raises(OSError, match='No space left'):
+        save_checkpoint({'state_dict': {'w': torch.zeros(3)}}, str(path))
+    monkeypatch.undo()
+    assert path.read_bytes() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['epoch_1.pth']
+    ckpt = CheckpointLoader.load_checkpoint(str(path))
+    assert torch.equal(ckpt['state_dict']['w'], torch.ones(3))
