@@ -6,6 +6,7 @@ mmengine's ``Runner``.
 """
 import os
 import os.path as osp
+import subprocess
 from typing import Optional
 
 import torch
@@ -34,14 +35,47 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(path))[0])
     if launcher != 'none' and not torch.cuda.is_available():
-        # NCCL needs GPUs; gloo runs the same job on CPU.
-        cfg.setdefault('env_cfg', ConfigDict())
-        cfg.env_cfg.setdefault('dist_cfg', ConfigDict())
-        cfg.env_cfg.dist_cfg.backend = 'gloo'
+        init_cpu_distributed(launcher)
+        # mmengine wraps the model in DDP with device_ids=[LOCAL_RANK], which
+        # DDP rejects for a CPU module; an explicit None takes precedence.
+        if cfg.get('model_wrapper_cfg') is None:
+            cfg.model_wrapper_cfg = ConfigDict(
+                type='MMDistributedDataParallel', broadcast_buffers=False,
+                find_unused_parameters=cfg.get('find_unused_parameters',
+                                               False))
+        cfg.model_wrapper_cfg.setdefault('device_ids', None)
     if scope == 'mmdet':
         from mmdet.utils import setup_cache_size_limit_of_dynamo
         setup_cache_size_limit_of_dynamo()
     return cfg
+
+
+def init_cpu_distributed(launcher: str) -> None:
+    """Start a gloo process group for a job without GPUs.
+
+    mmengine's launchers call ``torch.cuda.set_device`` and default to NCCL,
+    both of which fail without CUDA. The Runner skips its own initialisation
+    when a process group exists, so we set the same environment mmengine
+    would (for Slurm: rank, world size, master address from the node list)
+    and start gloo ourselves.
+    """
+    import torch.distributed as dist
+    if dist.is_initialized():
+        return
+    if launcher == 'slurm':
+        node_list = os.environ['SLURM_NODELIST']
+        os.environ.setdefault('MASTER_PORT', '29500')
+        os.environ.setdefault(
+            'MASTER_ADDR',
+            subprocess.getoutput(
+                f'scontrol show hostname {node_list} | head -n1'))
+        os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+        os.environ['RANK'] = os.environ['SLURM_PROCID']
+        os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
+    elif launcher != 'pytorch':
+        raise ValueError(f'launcher {launcher!r} needs GPUs; on CPU use '
+                         f'pytorch (tools/dist_train.sh) or slurm')
+    dist.init_process_group(backend='gloo')
 
 
 def build_runner(cfg: Config):

@@ -10,7 +10,8 @@ from PIL import Image, ImageDraw
 
 from projects.detection.competition import CLASSES
 
-DEMO_CONFIG = 'configs/faster_rcnn/faster-rcnn_r18-vicreg-pre_fpn_1xb2-6e_competition-demo.py'  # noqa: E501
+DEMO_CONFIG = ('configs/faster_rcnn/'
+               'faster-rcnn_r18-vicreg-pre_fpn_1xb2-6e_competition-demo.py')
 
 
 def write_image(path: str, width: int, height: int,

@@ -62,6 +62,10 @@ def _det_records(epochs=3, iters_per_epoch=4):
             'coco/bbox_mAP': 0.1 * ep, 'coco/bbox_mAP_50': 0.2 * ep,
             'coco/bbox_mAP_75': 0.05 * ep, 'coco/bbox_mAP_s': -1.0,
             'coco/bbox_mAP_m': 0.07 * ep, 'coco/bbox_mAP_l': 0.12 * ep,
+            'coco/bbox_AR@1': 0.01 * ep, 'coco/bbox_AR@100': 0.3 * ep,
+            'coco/bbox_AR_s@100': -1.0,
+            # classwise=True: per-class AP, NaN for absent classes
+            'coco/bbox_AP/cup or mug': 0.5, 'coco/bbox_AP/AP': float('nan'),
             'data_time': 0.01, 'time': 0.1, 'step': ep})
     return recs
 
@@ -161,8 +165,8 @@ def test_collect_from_scalars_and_metrics_json(tmp_path):
     assert row['work dir'] == 'det_vicreg'
     assert row['AP'] == '0.300'  # last val line: epoch 3
     assert row['AP50'] == '0.600'
-    assert row['APs'] == '-1.000'  # mmdet's "no small objects"
-    assert row['AR100'] == '-'
+    assert row['APs'] == 'n/a'  # mmdet's -1: no small objects
+    assert row['AR100'] == '0.900'  # coco/bbox_AR@100, not AR_s@100
     assert 'step 3' in row['source']
     row2 = [c.strip() for c in lines[3].split('|')]
     assert row2[1:3] == ['det_imagenet', '0.500']

@@ -86,8 +86,8 @@ def test_finetune_template(tmp_path, fake_srun):
     cfg = tmp_path / 'cfg.py'
     cfg.write_text('')
     res = _run_template('finetune.sbatch', fake_srun, tmp_path,
-                        CONFIG=str(cfg))
-    assert res.returncode == 1 and 'PRETRAIN_CKPT' in res.stderr
+                        CONFIG=str(cfg), PRETRAIN_CKPT='nope.pth')
+    assert res.returncode == 1 and 'PRETRAIN_CKPT=nope.pth' in res.stderr
     ckpt = tmp_path / 'epoch_230.pth'
     ckpt.write_bytes(b'x')
     data = tmp_path / 'labeled'
@@ -210,7 +210,7 @@ def test_slurm_train_vicreg_two_tasks(partition, tmp_path):
         check=True, timeout=120)
 
     cfg = Config.fromfile(config)
-    opts = [f'train_dataloader.dataset.data_root={data}',
+    opts = [f'train_dataloader.dataset.data_root={data / "unlabeled"}',
             f'train_dataloader.batch_size={batch}',
             'train_dataloader.num_workers=0',
             'train_dataloader.persistent_workers=False',

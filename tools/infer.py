@@ -24,6 +24,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import projects  # noqa: E402,F401  (compatibility fixes first)
+from mmengine.config import DictAction  # noqa: E402
 
 IMAGE_EXTS = ('.jpeg', '.jpg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
@@ -41,6 +42,10 @@ def parse_args(argv=None):
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--no-vis', action='store_true',
                         help='do not write images with drawn boxes')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, key=value (e.g. '
+        'test_dataloader.dataset.data_root=... for INPUT val)')
     return parser.parse_args(argv)
 
 
@@ -83,6 +88,8 @@ def main(argv=None) -> int:
     if loader is not load_from_local:
         raise RuntimeError('projects.compat checkpoint loader not active')
     cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
     inputs = list_inputs(args.input, cfg)
     if not inputs:
         raise FileNotFoundError(f'no images in {args.input}')

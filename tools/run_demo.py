@@ -19,9 +19,11 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-PRETRAIN_CFG = 'configs/vicreg/vicreg_resnet18_1xb64-demo_demo.py'
-DET_VICREG_CFG = 'configs/faster_rcnn/faster-rcnn_r18-vicreg_fpn_1xb8-demo_demo.py'
-DET_RANDOM_CFG = 'configs/faster_rcnn/faster-rcnn_r18-random_fpn_1xb8-demo_demo.py'
+PRETRAIN_CFG = 'configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py'
+DET_VICREG_CFG = ('configs/faster_rcnn/'
+                  'faster-rcnn_r18-vicreg-pre_fpn_1xb2-6e_competition-demo.py')
+DET_RANDOM_CFG = ('configs/faster_rcnn/'
+                  'faster-rcnn_r18-scratch_fpn_1xb2-6e_competition-demo.py')
 
 # The shorter variant the tests run: the same stages on a sliver of the data.
 QUICK = dict(
@@ -135,7 +137,12 @@ def main():
          ('random_init', DET_RANDOM_CFG, None)], start=4):
         print(f'[{step}/6] fine-tuning Faster R-CNN, {name.replace("_", " ")}')
         det_dir = osp.join(work, f'det_{name}')
-        opts = [f'data_root={labeled}/', *quick['det']]
+        # config variables are resolved at load time: override each user
+        opts = [*[f'{loader}.dataset.data_root={labeled}/' for loader in
+                  ('train_dataloader', 'val_dataloader', 'test_dataloader')],
+                *[f'{ev}.ann_file={labeled}/annotations/validation.json'
+                  for ev in ('val_evaluator', 'test_evaluator')],
+                *quick['det']]
         if init:
             opts.append(f'model.backbone.init_cfg.checkpoint={init}')
         run_stage(f'finetune_{name}', train_cmd(config, det_dir, opts), logs,
@@ -155,7 +162,8 @@ def main():
                         osp.join(work, 'det_random_init'), '--out', plots],
               logs)
 
-    rows = [('AP', 'bbox_mAP'), ('AP50', 'bbox_mAP_50'), ('AR100', 'AR_100')]
+    rows = [('AP', 'coco/bbox_mAP'), ('AP50', 'coco/bbox_mAP_50'),
+            ('AR100', 'coco/bbox_AR@100')]
     table = ['| init | ' + ' | '.join(r[0] for r in rows) + ' |',
              '|---|' + '---|' * len(rows)]
     for name, metrics in results.items():

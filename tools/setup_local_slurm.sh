@@ -164,7 +164,7 @@ if ! running slurmd; then
 fi
 
 # --- wait until the node is usable ------------------------------------------
-for i in $(seq 60); do
+for _ in $(seq 60); do
     cluster_ok && break
     state=$(timeout 10 sinfo -h -N -n "$HOST" -o '%T' 2>/dev/null || true)
     case "$state" in

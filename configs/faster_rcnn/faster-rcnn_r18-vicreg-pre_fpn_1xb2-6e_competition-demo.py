@@ -5,7 +5,9 @@
 _base_ = './faster-rcnn_r50-vicreg-pre_fpn_4xb2-70e_competition.py'
 
 data_root = 'data/demo/labeled/'
-pretrained_ckpt = 'work_dirs/vicreg_resnet18_demo/last.pth'
+# default: configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py
+pretrained_ckpt = ('work_dirs/vicreg_resnet18-proj512_1xb32-coslr-10e_demo/'
+                   'epoch_10.pth')
 model = dict(
     backbone=dict(
         depth=18,
@@ -37,7 +39,7 @@ val_dataloader = dict(
     dataset=dict(data_root=data_root, pipeline=test_pipeline))
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/validation.json')
-test_evaluator = val_evaluator
+test_evaluator = dict(ann_file=data_root + 'annotations/validation.json')
 
 train_cfg = dict(max_epochs=6, val_interval=2)
 param_scheduler = [

@@ -24,7 +24,10 @@ custom_imports = dict(
     allow_failed_imports=False)
 default_scope = 'mmdet'
 
-pretrained_ckpt = 'work_dirs/vicreg_resnet50_4xb256-230e_in1k/epoch_230.pth'
+# default: last epoch of configs/vicreg/
+# vicreg_resnet50_1xb128-coslr-230e_unlabeled.py
+pretrained_ckpt = ('work_dirs/vicreg_resnet50_1xb128-coslr-230e_unlabeled/'
+                   'epoch_230.pth')
 model = dict(
     backbone=dict(
         frozen_stages=-1,

@@ -21,10 +21,7 @@ train_dataloader = dict(
 
 optim_wrapper = dict(optimizer=dict(lr=0.15))
 
-max_epochs = 230
-param_scheduler = _base_.param_scheduler
-param_scheduler[1].end = max_epochs
-train_cfg = dict(max_epochs=max_epochs)
+train_cfg = dict(max_epochs=230)
 
 # An epoch is minutes on one GPU: checkpoint every epoch (keep 3).
 default_hooks = dict(checkpoint=dict(interval=1))

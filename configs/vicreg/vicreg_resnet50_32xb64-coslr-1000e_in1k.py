@@ -70,7 +70,6 @@ auto_scale_lr = dict(base_batch_size=256, enable=True)
 # Official adjust_learning_rate, per iteration: linear from exactly 0 over
 # 10 epochs, then cosine to 0.001 * lr. Closed-form variants of mmengine's
 # LinearLR / CosineAnnealingLR (see projects/vicreg/engine/schedulers).
-max_epochs = 1000
 warmup_epochs = 10
 param_scheduler = [
     dict(
@@ -81,15 +80,16 @@ param_scheduler = [
         begin=0,
         end=warmup_epochs,
         convert_to_iter_based=True),
+    # No `end`: mmengine's Runner sets it to train_cfg.max_epochs, so a
+    # --cfg-options train_cfg.max_epochs=N run still anneals to its end.
     dict(
         type='ClosedFormCosineAnnealingLR',
         eta_min_ratio=1e-3,
         by_epoch=True,
         begin=warmup_epochs,
-        end=max_epochs,
         convert_to_iter_based=True),
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1000)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),

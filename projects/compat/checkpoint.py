@@ -29,6 +29,9 @@ class UntrustedCheckpointError(pickle.UnpicklingError):
     """A checkpoint pickles a type outside the allow-list."""
 
 
+_BUILTIN_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
     """Stand-in for ``builtins.getattr`` inside checkpoints.
 
@@ -37,7 +40,10 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
     pickle reach any attribute (e.g. ``ndarray.tofile``), so only that
     pattern is allowed.
     """
-    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+    # _statistics_methods is only filled by the first HistoryBuffer(), so a
+    # fresh process (e.g. tools/test.py) also needs the built-in names.
+    if obj is HistoryBuffer and (name in _BUILTIN_STATISTICS
+                                 or name in HistoryBuffer._statistics_methods):
         return getattr(obj, name)
     raise UntrustedCheckpointError(
         f'getattr({obj!r}, {name!r}) is not allowed in a checkpoint')

@@ -1,8 +1,9 @@
 """The competition's detection data: class list and YAML -> COCO conversion.
 
-Layout: ``{root}/{split}/images/{n}.JPEG`` and ``{root}/{split}/labels/{n}.yml``
-with ``bboxes`` (``[xmin, ymin, xmax, ymax]`` pixels), ``labels`` (class
-names) and ``image_size`` (``[width, height]``).
+Layout: ``{root}/{split}/images/{n}.JPEG`` and
+``{root}/{split}/labels/{n}.yml`` with ``bboxes`` (``[xmin, ymin, xmax,
+ymax]`` pixels), ``labels`` (class names) and ``image_size``
+(``[width, height]``).
 
 COCO conventions used here (and by the dataset configs):
 

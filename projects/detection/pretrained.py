@@ -156,7 +156,8 @@ def compare_backbone(backbone: torch.nn.Module,
     if problems:
         if missing and len(missing) + len(absent) == len(model):
             problems.append('nothing matches: wrong prefix or wrong file? '
-                            f'the file\'s keys start with {_key_heads(loaded)}')
+                            'the file\'s keys start with '
+                            f'{_key_heads(loaded)}')
         raise PretrainedLoadError('\n  '.join(problems))
     return n_equal, len(model), ignored, absent
 

@@ -14,7 +14,8 @@ For each work dir the metrics come from, in this order:
 
 A WORK_DIR may also be a ``<timestamp>`` run folder or a json file itself.
 Rows are work dirs, columns AP, AP50, AP75, APs, APm, APl, AR100 (``-`` where
-a metric was not logged), on mmdet's 0-1 scale (``--percent``: x100).
+a metric was not logged, ``n/a`` for COCO's -1 = no objects of that size), on
+mmdet's 0-1 scale (``--percent``: x100).
 """
 import argparse
 import glob
@@ -96,8 +97,16 @@ def _is_number(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _metric_name(key):
+    """'coco/bbox_mAP_50' -> 'bbox_mAP_50'; None for per-class keys
+    ('coco/bbox_AP/cup or mug') and bookkeeping keys."""
+    if key in NOT_METRICS or key.count('/') > 1:
+        return None
+    return key.split('/')[-1]
+
+
 def has_metrics(rec):
-    return any(_is_number(v) and k.split('/')[-1] in METRIC_NAMES
+    return any(_is_number(v) and _metric_name(k) in METRIC_NAMES
                for k, v in rec.items())
 
 
@@ -105,9 +114,9 @@ def pick_columns(rec):
     """Map a metrics dict onto COLUMNS (missing -> None)."""
     by_last = {}
     for k, v in rec.items():
-        if _is_number(v) and k not in NOT_METRICS:
+        last = _metric_name(k)
+        if _is_number(v) and last is not None:
             # keep the first key for a name, preferring 'coco/...' ones
-            last = k.split('/')[-1]
             if last not in by_last or k.startswith('coco/'):
                 by_last[last] = v
     out = {}
@@ -186,6 +195,8 @@ def _where(path, rec):
 def fmt(v, percent):
     if v is None:
         return '-'
+    if v < 0:  # COCO's -1: no ground truth of that size
+        return 'n/a'
     return f'{v * 100:.1f}' if percent else f'{v:.3f}'
 
 

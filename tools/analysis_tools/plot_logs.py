@@ -110,6 +110,7 @@ def grid_plot(records, keys, x_key, xlabel, title, path, smooth_n=1,
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
     n = len(keys)
     cols = min(3, n)
     rows = (n + cols - 1) // cols
@@ -124,6 +125,8 @@ def grid_plot(records, keys, x_key, xlabel, title, path, smooth_n=1,
         ax.grid(alpha=0.3)
         if key in log_keys and all(y > 0 for y in ys):
             ax.set_yscale('log')
+        if x_key == 'step':  # epochs
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in list(axes.flat)[n:]:
         ax.axis('off')
     fig.suptitle(title)

@@ -28,7 +28,8 @@ classes = (
     'dragonfly', 'goldfish', 'cucumber', 'turtle', 'harp', 'jellyfish',
     'swine', 'pretzel', 'motorcycle', 'beaker', 'rabbit', 'nail', 'axe',
     'salt or pepper shaker', 'croquet ball', 'skunk', 'starfish')
-metainfo = dict(classes=classes, palette='random')
+# palette None: visualizers use 100 random colours (COCO's has 80)
+metainfo = dict(classes=classes, palette=None)
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
@@ -79,12 +80,13 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 # pycocotools-default COCOeval (maxDets 1/10/100) on the converted json:
-# all 12 stats + per-class AP (projects/detection/metrics.py).
+# all 12 stats (projects/detection/metrics.py); the test evaluator adds
+# per-class AP (tools/test.py writes them to the work dir).
 val_evaluator = dict(
     type='CompetitionCocoMetric',
     ann_file=data_root + 'annotations/validation.json',
     metric='bbox',
-    classwise=True,
+    classwise=False,
     format_only=False,
     backend_args=backend_args)
-test_evaluator = val_evaluator
+test_evaluator = dict(val_evaluator, classwise=True)

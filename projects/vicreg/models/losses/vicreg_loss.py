@@ -91,6 +91,9 @@ class VICRegLoss(BaseModule):
             torch.mean(F.relu(1 - std_b)) / 2
 
         n = z_a.size(0)
+        if n < 2:
+            raise ValueError('VICRegLoss needs >= 2 samples in the global '
+                             'batch (variance and covariance are undefined)')
         cov_a = (z_a.T @ z_a) / (n - 1)
         cov_b = (z_b.T @ z_b) / (n - 1)
         cov_loss = off_diagonal(cov_a).pow(2).sum().div(num_features) + \

@@ -1,0 +1,115 @@
+"""tools/train.py -> tools/test.py -> tools/infer.py on generated data in the
+competition layout (ResNet-18 demo config, CPU, a few iterations)."""
+import json
+import os.path as osp
+import re
+import subprocess
+import sys
+
+import pytest
+from det_helpers import DEMO_CONFIG, fake_vicreg_checkpoint, make_split
+
+from projects.detection.competition import CLASSES, convert_to_file
+from projects.detection.metrics import STAT_NAMES
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+pytestmark = pytest.mark.slow
+
+
+def run(*args, timeout=900):
+    res = subprocess.run([sys.executable, *map(str, args)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=timeout)
+    return res, res.stdout + res.stderr
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('det_e2e')
+    root = tmp / 'labeled'
+    classes = ['cup or mug', 'dog', 'starfish']
+    make_split(str(root), 'training', range(1, 5), classes, seed=1,
+               size=(128, 160), max_boxes=2)
+    make_split(str(root), 'validation', range(30001, 30004), classes,
+               seed=2, size=(128, 160), max_boxes=2)
+    for split in ('training', 'validation'):
+        convert_to_file(str(root), split,
+                        str(root / 'annotations' / f'{split}.json'),
+                        strict=True, workers=0)
+    ckpt = tmp / 'vicreg_r18.pth'
+    fake_vicreg_checkpoint(str(ckpt))
+    r = f'{root}/'
+    opts = [
+        f'train_dataloader.dataset.data_root={r}',
+        f'val_dataloader.dataset.data_root={r}',
+        f'test_dataloader.dataset.data_root={r}',
+        f'val_evaluator.ann_file={r}annotations/validation.json',
+        f'test_evaluator.ann_file={r}annotations/validation.json',
+        f'model.backbone.init_cfg.checkpoint={ckpt}',
+        'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
+        'default_hooks.logger.interval=1',
+    ] + [f'{d}.{k}' for d in ('train_dataloader', 'val_dataloader',
+                              'test_dataloader')
+         for k in ('num_workers=0', 'persistent_workers=False')]
+    return tmp, opts
+
+
+def test_train_test_infer(data):
+    tmp, opts = data
+    work = tmp / 'work'
+    res, out = run('tools/train.py', DEMO_CONFIG, '--work-dir', work,
+                   '--cfg-options', *opts)
+    assert res.returncode == 0, out[-5000:]
+    assert re.search(r'backbone: loaded 120/120 tensors from \S+vicreg_r18',
+                     out)
+    assert 'Epoch(train) [1][2/2]' in out
+    assert 'coco/bbox_AR@1:' in out  # validation ran with our metric
+    ckpt = work / 'epoch_1.pth'
+    assert ckpt.is_file()
+
+    test_dir = tmp / 'test'
+    res, out = run('tools/test.py', DEMO_CONFIG, ckpt, '--work-dir',
+                   test_dir, '--cfg-options', *opts)
+    assert res.returncode == 0, out[-5000:]
+    lines = (test_dir / 'validation_results.txt').read_text().splitlines()
+    assert len(lines) == 12
+    assert lines[0].startswith(
+        ' Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | '
+        'maxDets=100 ] = ')
+    assert lines[6].startswith(' Average Recall     (AR) @[ IoU=0.50:0.95 '
+                               '| area=   all | maxDets=  1 ] = ')
+    metrics = json.loads((test_dir / 'metrics.json').read_text())
+    assert all('coco/' + k in metrics for k in STAT_NAMES)
+    assert all(f'coco/bbox_AP/{c}' in metrics for c in CLASSES)
+    csv_lines = (test_dir / 'per_class_ap.csv').read_text().splitlines()
+    assert csv_lines[1].startswith('0,cup or mug,') and len(csv_lines) == 101
+    assert (test_dir / 'per_class_ap.md').is_file()
+
+    infer_dir = tmp / 'infer'
+    res, out = run('tools/infer.py', DEMO_CONFIG, ckpt, 'val', '--out-dir',
+                   infer_dir, '--score-thr', '0', '--device', 'cpu',
+                   '--cfg-options', *opts)
+    assert res.returncode == 0, out[-5000:]
+    dets = json.loads((infer_dir / 'detections.json').read_text())
+    assert [d['image_id'] for d in dets] == [30001, 30002, 30003]
+    for d in dets:
+        for det in d['detections']:
+            assert det['class'] == CLASSES[det['label']]
+            assert len(det['bbox']) == 4
+    assert sorted(p.name for p in (infer_dir / 'vis').iterdir()) == [
+        '30001.JPEG', '30002.JPEG', '30003.JPEG']
+
+
+@pytest.mark.parametrize('override, message', [
+    ('model.backbone.init_cfg.prefix=None',
+     'missing from the file.*wrong prefix or wrong file'),
+    ('model.backbone.init_cfg.checkpoint=no/such/file.pth',
+     'no/such/file.pth.* does not exist'),
+])
+def test_bad_pretrained_stops_before_training(data, override, message):
+    tmp, opts = data
+    res, out = run('tools/train.py', DEMO_CONFIG, '--work-dir',
+                   tmp / 'bad', '--cfg-options', *opts, override)
+    assert res.returncode != 0
+    assert 'PretrainedLoadError' in out
+    assert re.search(message, out, re.S), out[-3000:]
+    assert 'Epoch(train)' not in out
