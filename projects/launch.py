@@ -27,6 +27,8 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
         raise ValueError(f'{path}: default_scope={scope!r}; this project runs '
                          f'configs whose default_scope is one of {SCOPES}')
     if cfg_options:
+        from projects.engine.config_check import check_cfg_options
+        check_cfg_options(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
     cfg.launcher = launcher
     if work_dir is not None:

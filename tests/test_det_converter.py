@@ -198,4 +198,5 @@ def test_dataset_configs_use_the_class_list():
         assert cfg.model.roi_head.bbox_head.num_classes == 100
         assert cfg.default_scope == 'mmdet'
         assert cfg.custom_imports.imports == ['projects.compat',
-                                              'projects.detection']
+                                              'projects.detection',
+                                              'projects.engine']

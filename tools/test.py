@@ -13,6 +13,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import projects  # noqa: E402,F401  (compatibility fixes first)
 from mmengine.config import DictAction  # noqa: E402
 
+from projects.engine.config_check import check_config  # noqa: E402
 from projects.launch import build_runner, load_config, set_local_rank  # noqa
 
 
@@ -38,6 +39,7 @@ def main():
     cfg = load_config(args.config, args.cfg_options, args.work_dir,
                       args.launcher)
     cfg.load_from = args.checkpoint
+    check_config(cfg, 'test')  # missing paths, class count: fail now
     runner = build_runner(cfg)
     metrics = runner.test()
     print(metrics)

@@ -8,6 +8,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import projects  # noqa: E402,F401  (compatibility fixes first)
 from mmengine.config import DictAction  # noqa: E402
 
+from projects.engine.config_check import check_config  # noqa: E402
 from projects.launch import build_runner, load_config, set_local_rank  # noqa
 
 
@@ -51,6 +52,7 @@ def main():
         cfg.resume, cfg.load_from = True, args.resume
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    check_config(cfg, 'train')  # missing paths, class count: fail now
     runner = build_runner(cfg)
     runner.train()
 

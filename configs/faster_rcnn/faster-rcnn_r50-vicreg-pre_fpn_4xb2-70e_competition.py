@@ -20,7 +20,7 @@ _base_ = [
     'mmdet::_base_/default_runtime.py',
 ]
 custom_imports = dict(
-    imports=['projects.compat', 'projects.detection'],
+    imports=['projects.compat', 'projects.detection', 'projects.engine'],
     allow_failed_imports=False)
 default_scope = 'mmdet'
 
@@ -38,7 +38,12 @@ model = dict(
             prefix='backbone.')),
     roi_head=dict(bbox_head=dict(num_classes=100)))
 
-custom_hooks = [dict(type='PretrainedBackboneCheckHook')]
+# NonFiniteLossHook: a NaN/Inf loss stops the run before a checkpoint is
+# written from it (mode='skip' skips such steps instead); docs/reliability.md
+custom_hooks = [
+    dict(type='PretrainedBackboneCheckHook'),
+    dict(type='NonFiniteLossHook')
+]
 
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=70, val_interval=2)
 param_scheduler = [

@@ -6,7 +6,7 @@ _base_ = [
     'mmpretrain::_base_/default_runtime.py',
 ]
 custom_imports = dict(
-    imports=['projects.compat', 'projects.vicreg'],
+    imports=['projects.compat', 'projects.vicreg', 'projects.engine'],
     allow_failed_imports=False)
 default_scope = 'mmpretrain'
 
@@ -97,7 +97,12 @@ default_hooks = dict(
     checkpoint=dict(
         type='CheckpointHook', interval=10, max_keep_ckpts=3,
         save_last=True))
-custom_hooks = [dict(type='CollapseMonitorHook', interval=50)]
+# NonFiniteLossHook: a NaN/Inf loss stops the run before a checkpoint is
+# written from it (mode='skip' skips such steps instead); docs/reliability.md
+custom_hooks = [
+    dict(type='CollapseMonitorHook', interval=50),
+    dict(type='NonFiniteLossHook')
+]
 # Log the collapse statistics as measured, not averaged over past checks.
 log_processor = dict(custom_cfg=[
     dict(data_src=key, method_name='current')

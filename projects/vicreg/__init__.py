@@ -8,12 +8,16 @@ Importing this package registers, in mmpretrain's registries:
   :class:`ClosedFormCosineAnnealingLR`
 - hook: :class:`CollapseMonitorHook`
 - dataset: :class:`UnlabeledImageFolder`
+- data preprocessor: :class:`VICRegGPUViewsPreprocessor` (the two views
+  on the device, ``projects/vicreg/gpu_views.py``)
+- hook: :class:`ChannelsLastHook` (NHWC model)
 
 Configs pull it in with ``custom_imports=dict(imports=['projects.compat',
 'projects.vicreg'], allow_failed_imports=False)``.
 """
 from .. import compat  # noqa: F401  (compatibility fixes first)
 from .datasets import UnlabeledImageFolder
+from .gpu_views import ChannelsLastHook, VICRegGPUViewsPreprocessor
 from .engine import (ClosedFormCosineAnnealingLR, ClosedFormLinearLR,
                      CollapseMonitorHook, VICRegLARS)
 from .models import (VICReg, VICRegHead, VICRegLoss, FullGatherLayer,
@@ -23,5 +27,5 @@ __all__ = [
     'UnlabeledImageFolder', 'ClosedFormLinearLR',
     'ClosedFormCosineAnnealingLR', 'CollapseMonitorHook', 'VICRegLARS',
     'VICReg', 'VICRegHead', 'VICRegLoss', 'FullGatherLayer',
-    'batch_all_gather'
+    'batch_all_gather', 'VICRegGPUViewsPreprocessor', 'ChannelsLastHook'
 ]

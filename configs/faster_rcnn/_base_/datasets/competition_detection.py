@@ -31,15 +31,20 @@ classes = (
 # palette None: visualizers use 100 random colours (COCO's has 80)
 metainfo = dict(classes=classes, palette=None)
 
+# color_ignore_orientation: the stored pixels, as the labels (image_size and
+# boxes match PIL's size, which ignores EXIF); OpenCV's default 'color'
+# would rotate EXIF-tagged JPEGs away from their boxes.
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadImageFromFile', backend_args=backend_args,
+         color_type='color_ignore_orientation'),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(type='Resize', scale=(1333, 800), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackDetInputs')
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadImageFromFile', backend_args=backend_args,
+         color_type='color_ignore_orientation'),
     dict(type='Resize', scale=(1333, 800), keep_ratio=True),
     dict(type='LoadAnnotations', with_bbox=True),
     dict(

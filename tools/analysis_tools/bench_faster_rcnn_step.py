@@ -1,0 +1,235 @@
+"""Faster R-CNN training step: our seed-recipe detector
+(configs/faster_rcnn/faster-rcnn_r50-vicreg-pre_fpn_4xb2-70e_competition.py,
+mmdet ``model.train_step``, SGD lr 0.005 m 0.9 wd 5e-4 through mmengine's
+(Amp)OptimWrapper) vs torchvision's ``fasterrcnn_resnet50_fpn(num_classes=101,
+weights=None, weights_backbone=None)`` with the same SGD, on identical
+synthetic inputs already on the device (same pixels, same boxes; labels
+0..99 for ours, 1..100 for torchvision whose 0 is background), interleaved
+(ours, ref, ours, ...), median seconds per step.
+
+Full mode (GPU): batch 8 at 800x1066 (no resize in either: torchvision's
+transform keeps 800x1066 at min_size 800 / max_size 1333; both pad to
+800x1088), fp32 then AMP (fp16 autocast + dynamic GradScaler).
+``--small``: ResNet-50 at 192x256, batch 2, fp32, few steps (CPU).
+
+Prints one JSON line per (precision, side) and the ratio line last
+(ours img/s / torchvision img/s, per precision).
+"""
+import argparse
+import copy
+import json
+import os.path as osp
+import statistics
+import sys
+import time
+
+import torch
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+CONFIG = ('configs/faster_rcnn/'
+          'faster-rcnn_r50-vicreg-pre_fpn_4xb2-70e_competition.py')
+
+
+def build_ours(args, device):
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import projects.detection  # noqa: F401
+    from mmdet.registry import MODELS
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(osp.join(ROOT, args.config))
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.backbone.init_cfg = None  # random init, like the reference
+    model = MODELS.build(model_cfg).to(device)
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel('WARNING')  # init_weights logs every tensor
+    model.init_weights()
+    logger.setLevel(level)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    model.train()
+    return model, cfg
+
+
+def ours_wrapper(model, cfg, amp):
+    from mmengine.optim import build_optim_wrapper
+    opt = copy.deepcopy(cfg.optim_wrapper.optimizer)
+    ow = dict(type='AmpOptimWrapper', loss_scale='dynamic',
+              optimizer=opt) if amp else dict(type='OptimWrapper',
+                                              optimizer=opt)
+    if amp and args_bf16[0]:
+        ow['dtype'] = 'bfloat16'
+    return build_optim_wrapper(model, ow)
+
+
+args_bf16 = [False]
+
+
+def build_ref(args, device, H, W):
+    import torchvision
+    model = torchvision.models.detection.fasterrcnn_resnet50_fpn(
+        weights=None, weights_backbone=None, num_classes=101,
+        min_size=min(H, W), max_size=max(H, W))
+    model = model.to(device)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    model.train()
+    return model
+
+
+def make_inputs(args, device):
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+    g = torch.Generator().manual_seed(0)
+    B, H, W = args.batch, args.height, args.width
+    imgs = torch.randint(0, 256, (B, 3, H, W), generator=g,
+                         dtype=torch.uint8)
+    boxes, labels = [], []
+    for _ in range(B):
+        n = args.boxes
+        xy = torch.rand(n, 2, generator=g) * torch.tensor([W * 0.7, H * 0.7])
+        wh = (torch.rand(n, 2, generator=g) * 0.25 + 0.05) * torch.tensor(
+            [W, H])
+        boxes.append(torch.cat([xy, xy + wh], 1))
+        labels.append(torch.randint(0, 100, (n, ), generator=g))
+    # ours: BGR uint8 as mmcv loads (the preprocessor flips to RGB)
+    ours_inputs = [im.flip(0).to(device) for im in imgs]
+    samples = []
+    for b, lab in zip(boxes, labels):
+        ds = DetDataSample(metainfo=dict(
+            img_shape=(H, W), ori_shape=(H, W), scale_factor=(1.0, 1.0),
+            flip=False))
+        ds.gt_instances = InstanceData(bboxes=b.to(device),
+                                       labels=lab.to(device))
+        samples.append(ds)
+    ours_data = dict(inputs=ours_inputs, data_samples=samples)
+    ref_imgs = [im.float().div(255).to(device) for im in imgs]
+    ref_targets = [dict(boxes=b.to(device), labels=(lab + 1).to(device))
+                   for b, lab in zip(boxes, labels)]
+    return ours_data, ref_imgs, ref_targets
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--small', action='store_true')
+    parser.add_argument('--batch', type=int, default=None)
+    parser.add_argument('--height', type=int, default=None)
+    parser.add_argument('--width', type=int, default=None)
+    parser.add_argument('--boxes', type=int, default=6)
+    parser.add_argument('--rounds', type=int, default=None)
+    parser.add_argument('--steps', type=int, default=None)
+    parser.add_argument('--warmup', type=int, default=None)
+    parser.add_argument('--precisions', default=None,
+                        help='comma list of fp32,amp (default both on GPU, '
+                        'fp32 on CPU)')
+    parser.add_argument('--bf16', action='store_true',
+                        help='"amp" autocasts to bf16 (no loss scaling)')
+    parser.add_argument('--channels-last', action='store_true')
+    parser.add_argument('--device', default=None)
+    parser.add_argument('--threads', type=int, default=None)
+    parser.add_argument('--config', default=CONFIG)
+    args = parser.parse_args()
+    small = args.small
+    args.batch = args.batch or (2 if small else 8)
+    args.height = args.height or (192 if small else 800)
+    args.width = args.width or (256 if small else 1066)
+    args.rounds = args.rounds or (3 if small else 5)
+    args.steps = args.steps or (1 if small else 8)
+    args.warmup = args.warmup if args.warmup is not None else (
+        1 if small else 4)
+    args_bf16[0] = args.bf16
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device or (
+        'cuda' if torch.cuda.is_available() else 'cpu'))
+    cuda = device.type == 'cuda'
+    precisions = (args.precisions or ('fp32,amp' if cuda else 'fp32')
+                  ).split(',')
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    torch.manual_seed(0)
+
+    ours, cfg = build_ours(args, device)
+    ref = build_ref(args, device, args.height, args.width)
+    ours_data, ref_imgs, ref_targets = make_inputs(args, device)
+    opt_cfg = cfg.optim_wrapper.optimizer
+    ref_opt = torch.optim.SGD(ref.parameters(), lr=opt_cfg.lr,
+                              momentum=opt_cfg.momentum,
+                              weight_decay=opt_cfg.weight_decay)
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize(device)
+
+    ratios = {}
+    for prec in precisions:
+        amp = prec == 'amp'
+        dtype = torch.bfloat16 if args.bf16 else torch.float16
+        ow = ours_wrapper(ours, cfg, amp and cuda)
+        scaler = torch.amp.GradScaler(
+            device.type, enabled=amp and dtype == torch.float16)
+        cpu_autocast = amp and not cuda
+
+        def ours_step():
+            if cpu_autocast:
+                with torch.autocast('cpu', dtype=dtype):
+                    return ours.train_step(ours_data, ow)
+            return ours.train_step(ours_data, ow)
+
+        def ref_step():
+            ref_opt.zero_grad()
+            with torch.autocast(device.type, dtype=dtype, enabled=amp):
+                losses = ref(ref_imgs, ref_targets)
+                loss = sum(losses.values())
+            scaler.scale(loss).backward()
+            scaler.step(ref_opt)
+            scaler.update()
+
+        steps = dict(ours=ours_step, ref=ref_step)
+        for side in steps:
+            for _ in range(args.warmup):
+                steps[side]()
+        sync()
+        times = dict(ours=[], ref=[])
+        peak = dict(ours=0, ref=0)
+        for r in range(args.rounds):
+            for side in (('ours', 'ref') if r % 2 == 0 else ('ref',
+                                                             'ours')):
+                if cuda:
+                    torch.cuda.reset_peak_memory_stats(device)
+                sync()
+                t0 = time.perf_counter()
+                for _ in range(args.steps):
+                    steps[side]()
+                sync()
+                times[side].append((time.perf_counter() - t0) / args.steps)
+                if cuda:
+                    peak[side] = max(peak[side],
+                                     torch.cuda.max_memory_allocated(device))
+        res = {}
+        for side, name in (('ours', 'ours_mmdet'),
+                           ('ref', 'torchvision')):
+            s = statistics.median(times[side])
+            res[side] = args.batch / s
+            print(json.dumps(dict(
+                bench='faster_rcnn_step', side=name, precision=(
+                    ('bf16' if args.bf16 else 'amp_fp16') if amp else prec),
+                s_per_step=round(s, 5), img_per_s=round(res[side], 2),
+                runs_s=[round(t, 5) for t in times[side]],
+                peak_gib=round(peak[side] / 2**30, 2), batch=args.batch,
+                size=[args.height, args.width],
+                channels_last=args.channels_last,
+                device=str(torch.cuda.get_device_name(device)
+                           if cuda else 'cpu'), small=small)), flush=True)
+        ratios[prec] = round(res['ours'] / res['ref'], 3)
+    print(json.dumps(dict(bench='faster_rcnn_step', metric='ratio',
+                          ours_over_torchvision=ratios)), flush=True)
+
+
+if __name__ == '__main__':
+    main()

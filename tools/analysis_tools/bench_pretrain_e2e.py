@@ -1,0 +1,284 @@
+"""End-to-end VICReg pretraining throughput from a folder of PNGs, real
+data loaders on all cores, same process, same device, interleaved.
+
+Sides:
+- ``official``: an ImageFolder-like dataset (PIL open + convert RGB) with
+  the official TrainTransform (bench_views.official_train_transform),
+  ``torch.utils.data.DataLoader`` (pin_memory, persistent workers), the
+  official step (bench_vicreg_step.OfficialVICReg + LARS + AMP on GPU).
+- ``ours``: our config's loader (UnlabeledImageFolder + mmpretrain views,
+  mmengine ``Runner.build_dataloader``) and ``model.train_step`` with our
+  VICRegLARS / (Amp)OptimWrapper.
+- ``ours_gpuviews``: the -gpuviews config: workers decode + pack uint8 only,
+  VICRegGPUViewsPreprocessor makes both views on the device.
+
+Each segment runs ``--iters`` iterations of one side; the first
+``--skip`` (>= the loader's prefetched batches, filled while the other side
+ran) are not timed. Median pairs/s over segments; ratio line last
+(ours_gpuviews / official and ours / official).
+
+    python tools/analysis_tools/bench_pretrain_e2e.py --small   # CPU, tiny
+    python tools/analysis_tools/bench_pretrain_e2e.py           # GPU
+"""
+import argparse
+import copy
+import json
+import os
+import os.path as osp
+import statistics
+import sys
+import tempfile
+import time
+
+import torch
+
+HERE = osp.dirname(osp.abspath(__file__))
+ROOT = osp.dirname(osp.dirname(HERE))
+for p in (ROOT, HERE):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+import bench_vicreg_step as step_bench  # noqa: E402
+import bench_views as views_bench  # noqa: E402
+
+
+class PNGFolder(torch.utils.data.Dataset):
+    """ImageFolder without classes (the official loader's access pattern)."""
+
+    def __init__(self, root, transform):
+        self.paths = sorted(
+            osp.join(root, f) for f in os.listdir(root) if f.endswith('PNG'))
+        self.transform = transform
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        from PIL import Image
+        with open(self.paths[i], 'rb') as f:
+            img = Image.open(f).convert('RGB')
+        return self.transform(img)
+
+
+def official_transform(size):
+    """The official TrainTransform at crop ``size`` (224 in full mode;
+    blur sigma scaled with the crop as our demo config does)."""
+    if size == 224:
+        return views_bench.official_train_transform()
+    import numpy as np
+    from PIL import ImageFilter, ImageOps
+    from torchvision import transforms
+    from torchvision.transforms import InterpolationMode
+    k = size / 224
+
+    def view(blur_p, sol_p):
+
+        def blur(img):
+            if np.random.rand() < blur_p:
+                s = (np.random.rand() * 1.9 + 0.1) * k
+                return img.filter(ImageFilter.GaussianBlur(s))
+            return img
+
+        def sol(img):
+            return ImageOps.solarize(img) if np.random.rand() < sol_p \
+                else img
+
+        return transforms.Compose([
+            transforms.RandomResizedCrop(
+                size, interpolation=InterpolationMode.BICUBIC),
+            transforms.RandomHorizontalFlip(p=0.5),
+            transforms.RandomApply([
+                transforms.ColorJitter(0.4, 0.4, 0.2, 0.1)], p=0.8),
+            transforms.RandomGrayscale(p=0.2),
+            transforms.Lambda(blur), transforms.Lambda(sol),
+            transforms.ToTensor(),
+            transforms.Normalize([0.485, 0.456, 0.406],
+                                 [0.229, 0.224, 0.225])])
+
+    t1, t2 = view(1.0, 0.0), view(0.1, 0.2)
+    return lambda img: (t1(img), t2(img))
+
+
+def ours_cfg(args, folder, gpuviews):
+    from mmengine.config import Config
+    name = step_bench.SMALL_CONFIG if args.small else step_bench.FULL_CONFIG
+    cfg = Config.fromfile(osp.join(ROOT, name))
+    if gpuviews:
+        gcfg = Config.fromfile(osp.join(
+            ROOT, 'configs/vicreg/'
+            'vicreg_resnet50_1xb128-coslr-230e_unlabeled-gpuviews.py'))
+        cfg.train_dataloader.dataset.pipeline = \
+            gcfg.train_dataloader.dataset.pipeline
+        pre = copy.deepcopy(gcfg.data_preprocessor)
+        pre.size = args.size
+        pre.sigma = (0.1 * args.size / 224, 2.0 * args.size / 224)
+        cfg.data_preprocessor = pre
+    dl = copy.deepcopy(cfg.train_dataloader)
+    dl.batch_size = args.batch
+    dl.num_workers = args.workers
+    dl.persistent_workers = True
+    dl.pin_memory = args.device.type == 'cuda'
+    dl.dataset.data_root = folder
+    return cfg, dl
+
+
+def build_ours(args, folder, gpuviews):
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner
+
+    import projects.vicreg  # noqa: F401
+    from mmpretrain.registry import MODELS
+    init_default_scope('mmpretrain')
+    cfg, dl_cfg = ours_cfg(args, folder, gpuviews)
+    loader = Runner.build_dataloader(dl_cfg, seed=0)
+    cfg.model.setdefault('data_preprocessor', cfg.get('data_preprocessor'))
+    model = MODELS.build(cfg.model).to(args.device)
+    if args.device.type == 'cuda':
+        ow = copy.deepcopy(cfg.optim_wrapper)
+        ow.type, ow.loss_scale = 'AmpOptimWrapper', 'dynamic'
+    else:
+        ow = dict(type='OptimWrapper',
+                  optimizer=copy.deepcopy(cfg.optim_wrapper.optimizer))
+    ow['optimizer']['lr'] = 0.075
+    ow = build_optim_wrapper(model, ow)
+
+    def step(data):
+        model.train_step(data, ow)
+
+    return loader, step
+
+
+def build_official(args, folder):
+    ds = PNGFolder(folder, official_transform(args.size))
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=args.batch, num_workers=args.workers,
+        pin_memory=args.device.type == 'cuda', shuffle=True,
+        drop_last=True, persistent_workers=True)
+    a = argparse.Namespace(
+        arch='resnet18' if args.small else 'resnet50',
+        mlp='512-512-512' if args.small else '8192-8192-8192',
+        batch=args.batch, channels_last=False, lr=0.075, compile=False,
+        fp32=False, bf16=False)
+    _, ref_step = step_bench.build_ref(a, args.device)
+
+    def step(views):
+        x, y = views
+        ref_step(x.to(args.device, non_blocking=True),
+                 y.to(args.device, non_blocking=True))
+
+    return loader, step
+
+
+class Side:
+
+    def __init__(self, loader, step):
+        self.loader, self.step, self.it = loader, step, None
+
+    def next(self):
+        while True:
+            if self.it is None:
+                self.it = iter(self.loader)
+            try:
+                return next(self.it)
+            except StopIteration:
+                self.it = None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--small', action='store_true')
+    parser.add_argument('--images', type=int, default=None)
+    parser.add_argument('--batch', type=int, default=None)
+    parser.add_argument('--workers', type=int, default=None)
+    parser.add_argument('--iters', type=int, default=None)
+    parser.add_argument('--skip', type=int, default=None)
+    parser.add_argument('--rounds', type=int, default=None)
+    parser.add_argument('--copies', type=int, default=None,
+                        help='files = images x copies (full: 1024 x 8)')
+    parser.add_argument('--sides', default='official,ours,ours_gpuviews')
+    parser.add_argument('--data', default=None,
+                        help='existing PNG folder (default: generated)')
+    args = parser.parse_args()
+    args.device = torch.device('cuda' if torch.cuda.is_available() else
+                               'cpu')
+    cuda = args.device.type == 'cuda'
+    small = args.small
+    args.size = 64 if small else 224
+    args.batch = args.batch or (8 if small else 128)
+    args.workers = args.workers or (os.cpu_count() or 2)
+    args.images = args.images or (96 if small else 1024)
+    args.copies = args.copies or (1 if small else 8)
+    args.rounds = args.rounds or (3 if small else 3)
+    prefetched = 2 * args.workers  # DataLoader prefetch_factor 2
+    args.skip = args.skip if args.skip is not None else (
+        2 if small else prefetched + 2)
+    args.iters = args.iters or (args.skip + (3 if small else 20))
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    if small:
+        torch.set_num_threads(1)
+    os.environ.setdefault('VICREG_CACHE_DIR', tempfile.mkdtemp())
+    torch.manual_seed(0)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.data
+        if folder is None:
+            folder = osp.join(tmp, 'unlabeled')
+            os.makedirs(folder)
+            paths = views_bench.make_pngs(folder, args.images,
+                                          size=96 if small else 224)
+            # repeat the files so an epoch spans many batches (a loader
+            # restarts at each epoch end)
+            import shutil
+            for c in range(1, args.copies):
+                for k, p in enumerate(paths):
+                    shutil.copyfile(
+                        p, osp.join(folder, f'{c * len(paths) + k}.PNG'))
+        sides = {}
+        for name in args.sides.split(','):
+            if name == 'official':
+                sides[name] = Side(*build_official(args, folder))
+            elif name == 'ours':
+                sides[name] = Side(*build_ours(args, folder, False))
+            elif name == 'ours_gpuviews':
+                sides[name] = Side(*build_ours(args, folder, True))
+        for side in sides.values():  # warm-up: workers, cudnn
+            for _ in range(2):
+                side.step(side.next())
+        times = {k: [] for k in sides}
+        for r in range(args.rounds):
+            order = list(sides) if r % 2 == 0 else list(sides)[::-1]
+            for name in order:
+                side = sides[name]
+                for k in range(args.iters):
+                    if k == args.skip:
+                        if cuda:
+                            torch.cuda.synchronize()
+                        t0 = time.perf_counter()
+                    side.step(side.next())
+                if cuda:
+                    torch.cuda.synchronize()
+                times[name].append(
+                    args.batch * (args.iters - args.skip) /
+                    (time.perf_counter() - t0))
+        res = {}
+        for name, ts in times.items():
+            res[name] = statistics.median(ts)
+            print(json.dumps(dict(
+                bench='pretrain_e2e', side=name,
+                pairs_per_s=round(res[name], 2),
+                runs=[round(t, 2) for t in ts], batch=args.batch,
+                workers=args.workers, images=args.images * args.copies, crop=args.size,
+                device=torch.cuda.get_device_name() if cuda else 'cpu',
+                small=small)), flush=True)
+        ratio = {f'{k}_over_official': round(v / res['official'], 3)
+                 for k, v in res.items()
+                 if k != 'official' and 'official' in res}
+        print(json.dumps(dict(bench='pretrain_e2e', metric='ratio',
+                              **ratio)), flush=True)
+        os._exit(0)  # persistent workers of 3 loaders: skip slow teardown
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,236 @@
+"""Two-view VICReg augmentation cost per CPU core, PNG decode included.
+
+Variants, interleaved round by round in one process (median reported):
+
+- ``official``: the official ``augmentations.py`` TrainTransform written out
+  plainly (torchvision + PIL), after ``Image.open(...).convert('RGB')``.
+- ``mmpretrain``: the views of our seed config
+  (``configs/vicreg/vicreg_resnet50_1xb128-coslr-230e_unlabeled.py``:
+  LoadImageFromFile + MultiView + PackInputs) built with mmpretrain's
+  TRANSFORMS.
+- ``gpuviews_worker``: the worker side of the -gpuviews config
+  (LoadImageFromFile + PackInputs): decode and pack uint8 only; the views
+  are then made on the device by ``projects/vicreg/gpu_views.py``.
+- ``gpuviews_on_cpu``: decode + pack + ``vicreg_views`` run on this CPU
+  thread in batches (only to show the batched ops' CPU cost; on a GPU this
+  part is device time).
+- ``gpuviews_device`` (CUDA only): ``vicreg_views`` on a uint8 batch of
+  ``--gpu-batch`` images already on the GPU: device ms per pair (timed
+  with synchronisation; the number of pairs made equals --images rounded
+  down to whole batches, at least one batch).
+
+Prints one JSON line per variant, then the ratio line
+(official ms / gpuviews_worker ms = CPU work saved per pair).
+
+    python tools/analysis_tools/bench_views.py --small   # < 1 min
+    python tools/analysis_tools/bench_views.py           # 512 images
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+SEED_CONFIG = osp.join(ROOT, 'configs/vicreg/'
+                       'vicreg_resnet50_1xb128-coslr-230e_unlabeled.py')
+GPU_CONFIG = osp.join(ROOT, 'configs/vicreg/'
+                      'vicreg_resnet50_1xb128-coslr-230e_unlabeled-'
+                      'gpuviews.py')
+
+
+# ------------------------------------------------- official augmentations.py
+def official_train_transform():
+    """facebookresearch/vicreg augmentations.py, TrainTransform."""
+    from PIL import ImageFilter, ImageOps
+    from torchvision import transforms
+    from torchvision.transforms import InterpolationMode
+
+    class GaussianBlur:
+
+        def __init__(self, p):
+            self.p = p
+
+        def __call__(self, img):
+            if np.random.rand() < self.p:
+                sigma = np.random.rand() * 1.9 + 0.1
+                return img.filter(ImageFilter.GaussianBlur(sigma))
+            return img
+
+    class Solarization:
+
+        def __init__(self, p):
+            self.p = p
+
+        def __call__(self, img):
+            if np.random.rand() < self.p:
+                return ImageOps.solarize(img)
+            return img
+
+    def view(blur_p, sol_p):
+        return transforms.Compose([
+            transforms.RandomResizedCrop(
+                224, interpolation=InterpolationMode.BICUBIC),
+            transforms.RandomHorizontalFlip(p=0.5),
+            transforms.RandomApply([
+                transforms.ColorJitter(
+                    brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)
+            ], p=0.8),
+            transforms.RandomGrayscale(p=0.2),
+            GaussianBlur(p=blur_p),
+            Solarization(p=sol_p),
+            transforms.ToTensor(),
+            transforms.Normalize(
+                mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]),
+        ])
+
+    t1, t2 = view(1.0, 0.0), view(0.1, 0.2)
+    return lambda img: (t1(img), t2(img))
+
+
+def make_pngs(folder, num, size=224, seed=0):
+    """Photo-like PNGs: smooth colour fields plus texture noise."""
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    paths = []
+    for k in range(num):
+        base = rng.integers(0, 256, (size // 16, size // 16, 3), np.uint8)
+        img = np.asarray(
+            Image.fromarray(base).resize((size, size), Image.BICUBIC),
+            dtype=np.int16)
+        img = img + rng.normal(0, 6, img.shape).astype(np.int16)
+        p = osp.join(folder, f'{k}.PNG')
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(p)
+        paths.append(p)
+    return paths
+
+
+def build_variants(args):
+    from mmengine.config import Config
+    from mmengine.dataset import Compose
+    from PIL import Image
+
+    import projects.vicreg  # noqa: F401
+    from mmpretrain.registry import TRANSFORMS  # noqa: F401
+    from mmengine.registry import init_default_scope
+    from projects.vicreg.gpu_views import vicreg_views
+    init_default_scope('mmpretrain')
+
+    official = official_train_transform()
+
+    def run_official(paths):
+        for p in paths:
+            with open(p, 'rb') as f:
+                img = Image.open(f).convert('RGB')
+            official(img)
+
+    seed_cfg = Config.fromfile(SEED_CONFIG)
+    mm_pipe = Compose(seed_cfg.train_dataloader.dataset.pipeline)
+
+    def run_mm(paths):
+        for p in paths:
+            mm_pipe(dict(img_path=p))
+
+    gpu_cfg = Config.fromfile(GPU_CONFIG)
+    worker_pipe = Compose(gpu_cfg.train_dataloader.dataset.pipeline)
+
+    def run_worker(paths):
+        for p in paths:
+            worker_pipe(dict(img_path=p))
+
+    def run_gpu_on_cpu(paths):
+        batch = [worker_pipe(dict(img_path=p))['inputs'] for p in paths]
+        for k in range(0, len(batch), args.cpu_batch):
+            x = torch.stack(batch[k:k + args.cpu_batch]).flip(1)
+            vicreg_views(x)
+
+    gpu = None
+    if torch.cuda.is_available():
+        paths0 = sorted(os.listdir(osp.dirname(args.paths[0])))
+        gpu = torch.stack([
+            worker_pipe(dict(img_path=osp.join(osp.dirname(args.paths[0]),
+                                               p)))['inputs']
+            for p in paths0[:args.gpu_batch]
+        ]).cuda()
+
+    def run_gpu_device(paths):
+        # the device side: per pair time of the batched views on the GPU
+        # (not a CPU cost); `paths` sets how many pairs are made.
+        for _ in range(max(1, len(paths) // gpu.shape[0])):
+            vicreg_views(gpu.flip(1))
+        torch.cuda.synchronize()
+
+    variants = dict(
+        official=run_official,
+        mmpretrain=run_mm,
+        gpuviews_worker=run_worker)
+    if not args.skip_cpu_gpuviews:
+        variants['gpuviews_on_cpu'] = run_gpu_on_cpu
+    if gpu is not None:
+        variants['gpuviews_device'] = run_gpu_device
+    return variants
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--small', action='store_true',
+                        help='few images and rounds (CPU, < 1 min)')
+    parser.add_argument('--images', type=int, default=None)
+    parser.add_argument('--rounds', type=int, default=None)
+    parser.add_argument('--cpu-batch', type=int, default=16)
+    parser.add_argument('--gpu-batch', type=int, default=128)
+    parser.add_argument('--skip-cpu-gpuviews', action='store_true')
+    parser.add_argument('--threads', type=int, default=1)
+    args = parser.parse_args()
+    images = args.images or (24 if args.small else 256)
+    rounds = args.rounds or (3 if args.small else 7)
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault('OMP_NUM_THREADS', str(args.threads))
+    try:
+        import cv2
+        cv2.setNumThreads(args.threads)
+    except ImportError:
+        pass
+    np.random.seed(0)
+    torch.manual_seed(0)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = make_pngs(tmp, images)
+        args.paths = paths
+        variants = build_variants(args)
+        for fn in variants.values():  # warm-up (imports, caches)
+            fn(paths[:4])
+        times = {k: [] for k in variants}
+        for r in range(rounds):
+            order = list(variants) if r % 2 == 0 else list(variants)[::-1]
+            for name in order:
+                t0 = time.perf_counter()
+                variants[name](paths)
+                times[name].append(
+                    (time.perf_counter() - t0) * 1e3 / len(paths))
+    res = {}
+    for name, ts in times.items():
+        res[name] = statistics.median(ts)
+        print(json.dumps(dict(
+            bench='views', variant=name, ms_per_pair=round(res[name], 3),
+            runs_ms=[round(t, 3) for t in ts], images=images,
+            threads=args.threads, small=args.small)), flush=True)
+    print(json.dumps(dict(
+        bench='views', metric='ratio',
+        mmpretrain_over_official=round(res['mmpretrain'] / res['official'],
+                                       3),
+        official_over_gpuviews_worker=round(
+            res['official'] / res['gpuviews_worker'], 2))), flush=True)
+
+
+if __name__ == '__main__':
+    main()
