@@ -32,10 +32,10 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 VICREG = osp.join(
     ROOT, 'configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py')
 DET = osp.join(ROOT, 'configs/faster_rcnn/'
-               'faster-rcnn_r18-scratch_fpn_1xb2-6e_competition-demo.py')
+               'faster-rcnn_r18-scratch_fpn_1xb4-3e_competition-demo.py')
 DET_PRE = osp.join(
     ROOT, 'configs/faster_rcnn/'
-    'faster-rcnn_r18-vicreg-pre_fpn_1xb2-6e_competition-demo.py')
+    'faster-rcnn_r18-vicreg-pre_fpn_1xb4-3e_competition-demo.py')
 
 
 # ------------------------------------------------------------------ helpers
@@ -435,12 +435,18 @@ def test_missing_paths_and_class_count_fail_before_training(
             monkeypatch.chdir(tmp_path)  # no data/demo here
             run_tool('train.py', DET, '--work-dir', work, *extra,
                      '--cfg-options', *base, *opts, monkeypatch=monkeypatch)
-    # a pretrained checkpoint that does not exist
-    with pytest.raises(FileNotFoundError,
-                       match='model.backbone.init_cfg.checkpoint = .*gone'):
+    # a pretrained checkpoint that does not exist (PretrainedBackboneCheck-
+    # Hook, before the first iteration; also tests/test_det_e2e.py)
+    from projects.detection.pretrained import PretrainedLoadError
+    with pytest.raises(PretrainedLoadError, match='gone.pth.* does not exist'):
         run_tool('train.py', DET_PRE, '--work-dir', work, '--no-validate',
                  '--cfg-options', *base,
                  f'model.backbone.init_cfg.checkpoint={tmp_path}/gone.pth',
+                 monkeypatch=monkeypatch)
+    # load_from that does not exist
+    with pytest.raises(FileNotFoundError, match='load_from = .*gone.pth'):
+        run_tool('train.py', DET, '--work-dir', work, '--no-validate',
+                 '--cfg-options', *base, f'load_from={tmp_path}/gone.pth',
                  monkeypatch=monkeypatch)
     assert not list(work.rglob('*.pth'))
 

@@ -21,9 +21,9 @@ sys.path.insert(0, ROOT)
 
 PRETRAIN_CFG = 'configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py'
 DET_VICREG_CFG = ('configs/faster_rcnn/'
-                  'faster-rcnn_r18-vicreg-pre_fpn_1xb2-6e_competition-demo.py')
+                  'faster-rcnn_r18-vicreg-pre_fpn_1xb4-3e_competition-demo.py')
 DET_RANDOM_CFG = ('configs/faster_rcnn/'
-                  'faster-rcnn_r18-scratch_fpn_1xb2-6e_competition-demo.py')
+                  'faster-rcnn_r18-scratch_fpn_1xb4-3e_competition-demo.py')
 
 # The shorter variant the tests run: the same stages on a sliver of the data.
 QUICK = dict(

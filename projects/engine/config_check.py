@@ -10,9 +10,10 @@ been indexed or hours into a run.
   "did you mean 'max_epochs'"). A value whose type cannot replace the
   existing one (text for a number, a scalar for a dict) is refused too.
 - :func:`check_config_paths`: ``data_root``, ``ann_file``, ``data_prefix``
-  of the datasets the tool will use, evaluator ``ann_file``s, local
-  ``Pretrained`` checkpoints and ``load_from`` must exist; the error names
-  the config key and the path.
+  of the datasets the tool will use, evaluator ``ann_file``s and
+  ``load_from`` must exist; the error names the config key and the path.
+  (A missing ``init_cfg=Pretrained`` checkpoint is reported by the detection
+  configs' ``PretrainedBackboneCheckHook`` before the first iteration.)
 - :func:`check_num_classes`: the detector head's ``num_classes`` must equal
   the number of classes in each used dataset's ``metainfo``.
 """
@@ -176,13 +177,6 @@ def check_config_paths(cfg: Config, mode: str = 'train') -> None:
             if isinstance(ann, str) and ann and not _is_remote(ann) and \
                     not osp.exists(ann):
                 missing.append(f'{k}.ann_file = {ann}')
-    if mode == 'train':
-        for k, init in _walk(cfg.get('model'), 'model'):
-            ckpt = init.get('checkpoint')
-            if init.get('type') == 'Pretrained' and isinstance(ckpt, str) \
-                    and not _is_remote(ckpt) and \
-                    not osp.isfile(osp.expanduser(ckpt)):
-                missing.append(f'{k}.checkpoint = {ckpt}')
     load_from = cfg.get('load_from')
     if isinstance(load_from, str) and load_from and \
             not _is_remote(load_from) and not osp.isfile(load_from):
