@@ -41,25 +41,9 @@ import numpy as np
 import yaml
 from PIL import Image
 
-# The competition's 100 classes, in its class_dict order (index = label id).
-CLASSES = (
-    'cup or mug', 'bird', 'hat with a wide brim', 'person', 'dog', 'lizard',
-    'sheep', 'wine bottle', 'bowl', 'airplane', 'domestic cat', 'car',
-    'porcupine', 'bear', 'tape player', 'ray', 'laptop', 'zebra',
-    'computer keyboard', 'pitcher', 'artichoke', 'tv or monitor', 'table',
-    'chair', 'helmet', 'traffic light', 'red panda', 'sunglasses', 'lamp',
-    'bicycle', 'backpack', 'mushroom', 'fox', 'otter', 'guitar', 'microphone',
-    'strawberry', 'stove', 'violin', 'bookshelf', 'sofa', 'bell pepper',
-    'bagel', 'lemon', 'orange', 'bench', 'piano', 'flower pot', 'butterfly',
-    'purse', 'pomegranate', 'train', 'drum', 'hippopotamus', 'ski', 'ladybug',
-    'banana', 'monkey', 'bus', 'miniskirt', 'camel', 'cream', 'lobster', 'seal',
-    'horse', 'cart', 'elephant', 'snake', 'fig', 'watercraft', 'apple',
-    'antelope', 'cattle', 'whale', 'coffee maker', 'baby bed', 'frog',
-    'bathing cap', 'crutch', 'koala bear', 'tie', 'dumbbell', 'tiger',
-    'dragonfly', 'goldfish', 'cucumber', 'turtle', 'harp', 'jellyfish',
-    'swine', 'pretzel', 'motorcycle', 'beaker', 'rabbit', 'nail', 'axe',
-    'salt or pepper shaker', 'croquet ball', 'skunk', 'starfish')
-assert len(CLASSES) == 100 and len(set(CLASSES)) == 100
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+# the competition's 100 classes, in its order (index = label id)
+from projects.detection.competition import CLASSES  # noqa: E402
 
 # Demo classes: (competition name, shape, texture). Shapes and textures both
 # differ between classes; colours are random per object.
