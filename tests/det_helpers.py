@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 from projects.detection.competition import CLASSES
 
 DEMO_CONFIG = ('configs/faster_rcnn/'
-               'faster-rcnn_r18-vicreg-pre_fpn_1xb4-3e_competition-demo.py')
+               'faster-rcnn_r18-vicreg-pre_fpn_1xb4-2e_competition-demo.py')
 
 
 def write_image(path: str, width: int, height: int,

@@ -46,7 +46,7 @@ def data(tmp_path_factory):
         f'test_evaluator.ann_file={r}annotations/validation.json',
         f'model.backbone.init_cfg.checkpoint={ckpt}',
         'train_cfg.max_epochs=1', 'train_cfg.val_interval=1',
-        'default_hooks.logger.interval=1',
+        'train_dataloader.batch_size=2', 'default_hooks.logger.interval=1',
     ] + [f'{d}.{k}' for d in ('train_dataloader', 'val_dataloader',
                               'test_dataloader')
          for k in ('num_workers=0', 'persistent_workers=False')]

@@ -56,7 +56,14 @@ def test_shapes_dtypes_and_determinism():
 
 def test_preprocessor_registered_and_runs():
     import projects.vicreg  # noqa: F401
+    from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
+    # earlier tests may leave another default scope (e.g. mmdet) current
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        _check_preprocessor(MODELS)
+
+
+def _check_preprocessor(MODELS):
     pre = MODELS.build(
         dict(type='VICRegGPUViewsPreprocessor', size=32, seed=0,
              channels_last=True))

@@ -15,7 +15,7 @@ import pytest
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 VICREG_CFG = 'configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py'
 DET_CFG = ('configs/faster_rcnn/'
-           'faster-rcnn_r18-vicreg-pre_fpn_1xb4-3e_competition-demo.py')
+           'faster-rcnn_r18-vicreg-pre_fpn_1xb4-2e_competition-demo.py')
 
 pytestmark = pytest.mark.slow
 

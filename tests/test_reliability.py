@@ -32,10 +32,10 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 VICREG = osp.join(
     ROOT, 'configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py')
 DET = osp.join(ROOT, 'configs/faster_rcnn/'
-               'faster-rcnn_r18-scratch_fpn_1xb4-3e_competition-demo.py')
+               'faster-rcnn_r18-scratch_fpn_1xb4-2e_competition-demo.py')
 DET_PRE = osp.join(
     ROOT, 'configs/faster_rcnn/'
-    'faster-rcnn_r18-vicreg-pre_fpn_1xb4-3e_competition-demo.py')
+    'faster-rcnn_r18-vicreg-pre_fpn_1xb4-2e_competition-demo.py')
 
 
 # ------------------------------------------------------------------ helpers

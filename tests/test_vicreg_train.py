@@ -55,7 +55,9 @@ def test_train_resume_and_load_into_mmdet(tmp_path, monkeypatch):
     assert (work / 'last_checkpoint').read_text().strip().endswith(
         'epoch_1.pth')
     assert 'Skipping unreadable image' in log
-    base_lr = 0.15 * BATCH / 256  # auto_scale_lr from base batch 256
+    from mmengine.config import Config
+    config_lr = Config.fromfile(DEMO).optim_wrapper.optimizer.lr
+    base_lr = config_lr * BATCH / 256  # auto_scale_lr from base batch 256
     first = _scalars(work)
     assert [r['iter'] for r in first] == [1, 2]
     for r in first:

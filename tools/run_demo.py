@@ -21,9 +21,9 @@ sys.path.insert(0, ROOT)
 
 PRETRAIN_CFG = 'configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py'
 DET_VICREG_CFG = ('configs/faster_rcnn/'
-                  'faster-rcnn_r18-vicreg-pre_fpn_1xb4-3e_competition-demo.py')
+                  'faster-rcnn_r18-vicreg-pre_fpn_1xb4-2e_competition-demo.py')
 DET_RANDOM_CFG = ('configs/faster_rcnn/'
-                  'faster-rcnn_r18-scratch_fpn_1xb4-3e_competition-demo.py')
+                  'faster-rcnn_r18-scratch_fpn_1xb4-2e_competition-demo.py')
 
 # The shorter variant the tests run: the same stages on a sliver of the data.
 QUICK = dict(
@@ -60,6 +60,7 @@ def run_stage(name: str, cmd: list, log_dir: str, epochs: int = 0) -> None:
     log_path = osp.join(log_dir, f'{name}.log')
     start = time.time()
     bar = tqdm(total=epochs or None, desc=f'{name:<22}', unit='ep',
+               mininterval=1 if sys.stdout.isatty() else 30,
                bar_format='{desc} {percentage:3.0f}%|{bar:30}| '
                '{n:.1f}/{total_fmt} ep [{elapsed}<{remaining}]'
                if epochs else '{desc} {elapsed}')

@@ -1,5 +1,5 @@
 # Small CPU demo: ResNet-18 FPN, plain BN, images within 192x192, data in
-# data/demo/labeled (same layout/converter as data/labeled), batch 4, 3 epochs
+# data/demo/labeled (same layout/converter as data/labeled), batch 4, 2 epochs
 # at a constant lr after warm-up, fewer RPN proposals and RoI samples: about
 # 1 s per iteration on 2 CPU cores (the seed-sized heads took 2 s per batch
 # of 2 at 256 px).
@@ -49,7 +49,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/validation.json')
 test_evaluator = dict(ann_file=data_root + 'annotations/validation.json')
 
-train_cfg = dict(max_epochs=3, val_interval=3)
+train_cfg = dict(max_epochs=2, val_interval=2)
 param_scheduler = [
     dict(
         type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
