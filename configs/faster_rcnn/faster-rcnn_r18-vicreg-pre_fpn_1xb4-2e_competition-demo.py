@@ -22,22 +22,10 @@ model = dict(
         rcnn=dict(sampler=dict(num=128))),
     test_cfg=dict(rpn=dict(nms_pre=300, max_per_img=300)))
 
-train_pipeline = [
-    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='Resize', scale=(192, 192), keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile', color_type='color_ignore_orientation'),
-    dict(type='Resize', scale=(192, 192), keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(
-        type='PackDetInputs',
-        meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
-                   'scale_factor'))
-]
+train_pipeline = _base_.train_pipeline
+train_pipeline[2].scale = (192, 192)  # Resize
+test_pipeline = _base_.test_pipeline
+test_pipeline[1].scale = (192, 192)  # Resize
 train_dataloader = dict(
     batch_size=4,
     num_workers=1,
