@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 from mmengine.runner import CheckpointLoader, load_checkpoint
 
+from fault_helpers import DiskFullFile, RunsCode
 from projects.compat import TRUST_ENV_VAR, UntrustedCheckpointError
 from projects.compat.hue import _mmcv_adjust_hue, adjust_hue
 
@@ -45,20 +46,10 @@ def test_mmcv_roi_align_matches_torchvision():
 
 
 # -------------------------------------------------------------- checkpoints
-class _RunsCode:
-    """A pickle payload that would run a command when loaded."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f'touch {self.marker}', ))
-
-
 def test_malicious_checkpoint_is_refused(tmp_path):
     marker = tmp_path / 'pwned'
     path = str(tmp_path / 'evil.pth')
-    torch.save({'state_dict': {}, 'meta': _RunsCode(marker)}, path)
+    torch.save({'state_dict': {}, 'meta': RunsCode(marker)}, path)
     with pytest.raises(UntrustedCheckpointError, match='Refusing to load'):
         CheckpointLoader.load_checkpoint(path)
     with pytest.raises(UntrustedCheckpointError, match=TRUST_ENV_VAR):
@@ -307,24 +298,8 @@ def test_failed_checkpoint_save_keeps_previous_file(tmp_path, monkeypatch):
     good = path.read_bytes()
 
     real_fdopen = os.fdopen
-
-    class _DiskFull:
-
-        def __init__(self, f):
-            self.f = f
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.f.close()
-
-        def write(self, data):
-            self.f.write(data[:10])
-            raise OSError(28, 'No space left on device')
-
     monkeypatch.setattr(os, 'fdopen',
-                        lambda fd, mode: _DiskFull(real_fdopen(fd, mode)))
+                        lambda fd, mode: DiskFullFile(real_fdopen(fd, mode)))
     with pytest.raises(OSError, match='No space left'):
         save_checkpoint({'state_dict': {'w': torch.zeros(3)}}, str(path))
     monkeypatch.undo()
@@ -341,7 +316,7 @@ def test_old_torch_fallback_loader(tmp_path, monkeypatch):
     first.train()
     marker = tmp_path / 'pwned'
     evil = str(tmp_path / 'evil.pth')
-    torch.save({'meta': _RunsCode(marker)}, evil)
+    torch.save({'meta': RunsCode(marker)}, evil)
     monkeypatch.delattr(torch.serialization, 'safe_globals')
     ckpt = CheckpointLoader.load_checkpoint(str(tmp_path / 'epoch_1.pth'))
     assert 'message_hub' in ckpt and 'state_dict' in ckpt

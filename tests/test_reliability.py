@@ -23,6 +23,7 @@ from mmengine.registry import HOOKS
 from mmengine.runner import CheckpointLoader
 from PIL import Image
 
+from fault_helpers import DiskFullFile, RunsCode
 from projects.compat import UntrustedCheckpointError
 from projects.engine import ConfigCheckError, NonFiniteLossError
 from projects.launch import build_runner, load_config
@@ -39,19 +40,9 @@ DET_PRE = osp.join(
 
 
 # ------------------------------------------------------------------ helpers
-class _RunsCode:
-    """A pickle payload that would touch a marker file when loaded."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (os.system, (f'touch {self.marker}', ))
-
-
 def evil_checkpoint(path, marker):
     torch.save({'state_dict': {'backbone.conv1.weight': torch.ones(1)},
-                'meta': _RunsCode(marker)}, str(path))
+                'meta': RunsCode(marker)}, str(path))
     return str(path)
 
 
@@ -349,25 +340,10 @@ def test_disk_full_during_checkpoint_save(tmp_path, unlabeled, monkeypatch):
             import projects.compat.atomic_io as aio
             real_fdopen = os.fdopen
 
-            class _DiskFull:
-
-                def __init__(self, f):
-                    self.f = f
-
-                def __enter__(self):
-                    return self
-
-                def __exit__(self, *exc):
-                    self.f.close()
-
-                def write(self, data):
-                    self.f.write(data[:len(data) // 2])
-                    raise OSError(errno.ENOSPC, 'No space left on device')
-
             def fdopen(fd, mode='r', *a, **k):
                 name = os.readlink(f'/proc/self/fd/{fd}')
                 f = real_fdopen(fd, mode, *a, **k)
-                return _DiskFull(f) if '.epoch_2.pth.' in name else f
+                return DiskFullFile(f) if '.epoch_2.pth.' in name else f
 
             monkeypatch.setattr(aio.os, 'fdopen', fdopen)
         runner = vicreg_runner(tmp_path, unlabeled, work, epochs=2)
