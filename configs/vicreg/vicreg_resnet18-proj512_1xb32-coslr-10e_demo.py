@@ -10,10 +10,10 @@ crop = 64
 blur_range = (0.1 * crop / 224, 2.0 * crop / 224)
 view_pipeline1 = _base_.view_pipeline1
 view_pipeline1[0].scale = crop
-view_pipeline1[4].magnitude_range = blur_range
+view_pipeline1[4].sigma = blur_range
 view_pipeline2 = _base_.view_pipeline2
 view_pipeline2[0].scale = crop
-view_pipeline2[4].magnitude_range = blur_range
+view_pipeline2[4].sigma = blur_range
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(

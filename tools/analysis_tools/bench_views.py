@@ -4,10 +4,13 @@ Variants, interleaved round by round in one process (median reported):
 
 - ``official``: the official ``augmentations.py`` TrainTransform written out
   plainly (torchvision + PIL), after ``Image.open(...).convert('RGB')``.
-- ``mmpretrain``: the views of our seed config
+- ``ours``: the views of our seed config
   (``configs/vicreg/vicreg_resnet50_1xb128-coslr-230e_unlabeled.py``:
-  LoadImageFromFile + MultiView + PackInputs) built with mmpretrain's
-  TRANSFORMS.
+  LoadImageFromFile + MultiView + PackInputs, with the cv2 jitter /
+  grayscale / blur of ``projects/vicreg/datasets/fast_views.py``); uint8
+  out, normalised by the data preprocessor on the device.
+- ``mmpretrain``: the same pipeline with mmpretrain's stock view transforms
+  (``mmpretrain::_base_/datasets/imagenet_bs32_byol.py``).
 - ``gpuviews_worker``: the worker side of the -gpuviews config
   (LoadImageFromFile + PackInputs): decode and pack uint8 only; the views
   are then made on the device by ``projects/vicreg/gpu_views.py``.
@@ -19,8 +22,9 @@ Variants, interleaved round by round in one process (median reported):
   with synchronisation; the number of pairs made equals --images rounded
   down to whole batches, at least one batch).
 
-Prints one JSON line per variant, then the ratio line
-(official ms / gpuviews_worker ms = CPU work saved per pair).
+Prints one JSON line per variant, then the ratio line: official ms / ours
+ms (the CPU-views speed-up per core), mmpretrain / official, and official /
+gpuviews_worker (CPU work saved per pair by the GPU views).
 
     python tools/analysis_tools/bench_views.py --small   # < 1 min
     python tools/analysis_tools/bench_views.py           # 512 images
@@ -119,6 +123,7 @@ def build_variants(args):
     from mmengine.dataset import Compose
     from PIL import Image
 
+    import mmpretrain
     import projects.vicreg  # noqa: F401
     from mmpretrain.registry import TRANSFORMS  # noqa: F401
     from mmengine.registry import init_default_scope
@@ -134,7 +139,16 @@ def build_variants(args):
             official(img)
 
     seed_cfg = Config.fromfile(SEED_CONFIG)
-    mm_pipe = Compose(seed_cfg.train_dataloader.dataset.pipeline)
+    our_pipe = Compose(seed_cfg.train_dataloader.dataset.pipeline)
+
+    def run_ours(paths):
+        for p in paths:
+            our_pipe(dict(img_path=p))
+
+    stock_cfg = Config.fromfile(
+        osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'configs',
+                 '_base_', 'datasets', 'imagenet_bs32_byol.py'))
+    mm_pipe = Compose(stock_cfg.train_pipeline)
 
     def run_mm(paths):
         for p in paths:
@@ -171,6 +185,7 @@ def build_variants(args):
 
     variants = dict(
         official=run_official,
+        ours=run_ours,
         mmpretrain=run_mm,
         gpuviews_worker=run_worker)
     if not args.skip_cpu_gpuviews:
@@ -226,6 +241,7 @@ def main():
             threads=args.threads, small=args.small)), flush=True)
     print(json.dumps(dict(
         bench='views', metric='ratio',
+        official_over_ours=round(res['official'] / res['ours'], 3),
         mmpretrain_over_official=round(res['mmpretrain'] / res['official'],
                                        3),
         official_over_gpuviews_worker=round(

@@ -1,3 +1,7 @@
+from .fast_views import FastColorJitter, FastGaussianBlur, FastRandomGrayscale
 from .unlabeled_image_folder import UnlabeledImageFolder
 
-__all__ = ['UnlabeledImageFolder']
+__all__ = [
+    'UnlabeledImageFolder', 'FastColorJitter', 'FastRandomGrayscale',
+    'FastGaussianBlur'
+]
