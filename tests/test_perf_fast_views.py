@@ -225,8 +225,8 @@ def test_seed_config_views_close_to_official_in_distribution(tmp_path):
     # Rounded: grey views are exactly 0 in ours and ~1e-9 after the
     # official's normalise / de-normalise, a tie KS would count.
     # Measured with these seeds: all p >= 0.09; the test fails (p < 1e-3 on
-    # some statistic) when our pipeline drops the jitter, drops view 1's
-    # blur, widens brightness to 0.8, or drops the grayscale.
+    # some statistic) when our pipeline drops the jitter, drops the first
+    # view's blur, widens brightness to 0.8, or drops the grayscale.
     for view in (0, 1):
         for stat in (torch.mean, torch.std, sharpness, colourfulness):
             a = [round(float(stat(p[view])), 4) for p in ours]

@@ -7,9 +7,12 @@ Importing this package (configs do, via ``custom_imports``) registers:
   evaluation with all 12 stats and per-class AP;
 - ``PretrainedBackboneCheckHook`` (mmdet HOOKS): stops a run whose backbone
   did not get the pretrained weights;
-- ``SyncBNIfCUDA`` (mmdet MODELS): SyncBN with CUDA, BN without.
+- ``SyncBNIfCUDA`` (mmdet MODELS): SyncBN with CUDA, BN without;
+- ``SyncFreeMaxIoUAssigner`` (mmdet TASK_UTILS): ``MaxIoUAssigner``'s
+  result without its per-gt host synchronisations.
 """
 from .. import compat  # noqa: F401  (torch>=2.6 checkpoint loading first)
+from .assigner import SyncFreeMaxIoUAssigner
 from .competition import CATEGORIES, CLASSES, convert_split, convert_to_file
 from .metrics import CompetitionCocoMetric, format_summary, write_results
 from .norm import SyncBNIfCUDA
@@ -20,5 +23,5 @@ __all__ = [
     'CLASSES', 'CATEGORIES', 'convert_split', 'convert_to_file',
     'CompetitionCocoMetric', 'format_summary', 'write_results',
     'SyncBNIfCUDA', 'PretrainedBackboneCheckHook', 'PretrainedLoadError',
-    'check_backbone'
+    'check_backbone', 'SyncFreeMaxIoUAssigner'
 ]
