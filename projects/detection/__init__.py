@@ -9,9 +9,12 @@ Importing this package (configs do, via ``custom_imports``) registers:
   did not get the pretrained weights;
 - ``SyncBNIfCUDA`` (mmdet MODELS): SyncBN with CUDA, BN without;
 - ``SyncFreeMaxIoUAssigner`` (mmdet TASK_UTILS): ``MaxIoUAssigner``'s
-  result without its per-gt host synchronisations.
+  result without its per-gt host synchronisations;
+- ``CachedAnchorGenerator`` (mmdet TASK_UTILS): ``AnchorGenerator`` that
+  builds anchors / valid flags once per shape instead of every step.
 """
 from .. import compat  # noqa: F401  (torch>=2.6 checkpoint loading first)
+from .anchor_generator import CachedAnchorGenerator
 from .assigner import SyncFreeMaxIoUAssigner
 from .competition import CATEGORIES, CLASSES, convert_split, convert_to_file
 from .metrics import CompetitionCocoMetric, format_summary, write_results
@@ -23,5 +26,5 @@ __all__ = [
     'CLASSES', 'CATEGORIES', 'convert_split', 'convert_to_file',
     'CompetitionCocoMetric', 'format_summary', 'write_results',
     'SyncBNIfCUDA', 'PretrainedBackboneCheckHook', 'PretrainedLoadError',
-    'check_backbone', 'SyncFreeMaxIoUAssigner'
+    'check_backbone', 'SyncFreeMaxIoUAssigner', 'CachedAnchorGenerator'
 ]
