@@ -12,8 +12,20 @@ transform keeps 800x1066 at min_size 800 / max_size 1333; both pad to
 800x1088), fp32 then AMP (fp16 autocast + dynamic GradScaler).
 ``--small``: ResNet-50 at 192x256, batch 2, fp32, few steps (CPU).
 
+A third side, ``stock_mmdet``, is the same config with mmdet's own
+``AnchorGenerator`` and ``MaxIoUAssigner`` in place of our
+``CachedAnchorGenerator`` / ``SyncFreeMaxIoUAssigner`` (identical losses and
+gradients, tests/test_det_step_equivalence.py): the A/B of those changes.
+
+Before timing, one step per side runs under ``torch.profiler`` (CPU
+activity only) and a line per side reports its top-level aten ops (on a GPU
+roughly the kernel launches) and its host-sync ops (``aten::nonzero`` and
+``aten::_local_scalar_dense``, i.e. ``.item()`` / ``bool(tensor)``) at any
+depth: device-independent figures of framework overhead.
+
 Prints one JSON line per (precision, side) and the ratio line last
-(ours img/s / torchvision img/s, per precision).
+(img/s ratios per precision: ours / torchvision, stock mmdet / torchvision,
+ours / stock mmdet).
 """
 import argparse
 import copy
@@ -33,7 +45,37 @@ CONFIG = ('configs/faster_rcnn/'
           'faster-rcnn_r50-vicreg-pre_fpn_4xb2-70e_competition.py')
 
 
-def build_ours(args, device):
+STOCK_TYPES = dict(CachedAnchorGenerator='AnchorGenerator',
+                   SyncFreeMaxIoUAssigner='MaxIoUAssigner')
+
+
+def to_stock(model_cfg):
+    """Our detector config with mmdet's stock anchor generator / assigners."""
+    gen = model_cfg.rpn_head.anchor_generator
+    gen.type = STOCK_TYPES.get(gen.type, gen.type)
+    for stage in ('rpn', 'rcnn'):
+        a = model_cfg.train_cfg[stage].assigner
+        a.type = STOCK_TYPES.get(a.type, a.type)
+    return model_cfg
+
+
+def count_ops(step):
+    """(top-level aten ops, host-sync ops) of one call of ``step``."""
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    top = syncs = 0
+    for e in prof.events():
+        if e.name in ('aten::nonzero', 'aten::_local_scalar_dense'):
+            syncs += 1
+        parent = e.cpu_parent
+        if e.name.startswith('aten::') and not (
+                parent is not None and parent.name.startswith('aten::')):
+            top += 1
+    return top, syncs
+
+
+def build_ours(args, device, stock=False):
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
@@ -43,6 +85,9 @@ def build_ours(args, device):
     cfg = Config.fromfile(osp.join(ROOT, args.config))
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.backbone.init_cfg = None  # random init, like the reference
+    if stock:
+        model_cfg = to_stock(model_cfg)
+    torch.manual_seed(0)  # ours and stock start from the same weights
     model = MODELS.build(model_cfg).to(device)
     from mmengine.logging import MMLogger
     logger = MMLogger.get_current_instance()
@@ -133,6 +178,8 @@ def main():
     parser.add_argument('--device', default=None)
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--config', default=CONFIG)
+    parser.add_argument('--no-count-ops', action='store_true',
+                        help='skip the profiled op / sync count step')
     args = parser.parse_args()
     small = args.small
     args.batch = args.batch or (2 if small else 8)
@@ -155,6 +202,7 @@ def main():
     torch.manual_seed(0)
 
     ours, cfg = build_ours(args, device)
+    stock, _ = build_ours(args, device, stock=True)
     ref = build_ref(args, device, args.height, args.width)
     ours_data, ref_imgs, ref_targets = make_inputs(args, device)
     opt_cfg = cfg.optim_wrapper.optimizer
@@ -171,15 +219,22 @@ def main():
         amp = prec == 'amp'
         dtype = torch.bfloat16 if args.bf16 else torch.float16
         ow = ours_wrapper(ours, cfg, amp and cuda)
+        stock_ow = ours_wrapper(stock, cfg, amp and cuda)
         scaler = torch.amp.GradScaler(
             device.type, enabled=amp and dtype == torch.float16)
         cpu_autocast = amp and not cuda
 
-        def ours_step():
+        def mmdet_step(model, wrapper):
             if cpu_autocast:
                 with torch.autocast('cpu', dtype=dtype):
-                    return ours.train_step(ours_data, ow)
-            return ours.train_step(ours_data, ow)
+                    return model.train_step(ours_data, wrapper)
+            return model.train_step(ours_data, wrapper)
+
+        def ours_step():
+            return mmdet_step(ours, ow)
+
+        def stock_step():
+            return mmdet_step(stock, stock_ow)
 
         def ref_step():
             ref_opt.zero_grad()
@@ -190,16 +245,26 @@ def main():
             scaler.step(ref_opt)
             scaler.update()
 
-        steps = dict(ours=ours_step, ref=ref_step)
+        steps = dict(ours=ours_step, stock=stock_step, ref=ref_step)
+        names = dict(ours='ours_mmdet', stock='stock_mmdet', ref='torchvision')
         for side in steps:
             for _ in range(args.warmup):
                 steps[side]()
         sync()
-        times = dict(ours=[], ref=[])
-        peak = dict(ours=0, ref=0)
+        if prec == precisions[0] and not args.no_count_ops:
+            for side in steps:
+                top, syncs = count_ops(steps[side])
+                print(json.dumps(dict(
+                    bench='faster_rcnn_step', metric='ops',
+                    side=names[side], precision=prec, aten_ops=top,
+                    sync_ops=syncs, batch=args.batch,
+                    boxes_per_img=args.boxes)), flush=True)
+            sync()
+        times = {side: [] for side in steps}
+        peak = {side: 0 for side in steps}
         for r in range(args.rounds):
-            for side in (('ours', 'ref') if r % 2 == 0 else ('ref',
-                                                             'ours')):
+            order = list(steps) if r % 2 == 0 else list(steps)[::-1]
+            for side in order:
                 if cuda:
                     torch.cuda.reset_peak_memory_stats(device)
                 sync()
@@ -212,8 +277,7 @@ def main():
                     peak[side] = max(peak[side],
                                      torch.cuda.max_memory_allocated(device))
         res = {}
-        for side, name in (('ours', 'ours_mmdet'),
-                           ('ref', 'torchvision')):
+        for side, name in names.items():
             s = statistics.median(times[side])
             res[side] = args.batch / s
             print(json.dumps(dict(
@@ -226,9 +290,12 @@ def main():
                 channels_last=args.channels_last,
                 device=str(torch.cuda.get_device_name(device)
                            if cuda else 'cpu'), small=small)), flush=True)
-        ratios[prec] = round(res['ours'] / res['ref'], 3)
+        ratios[prec] = dict(
+            ours_over_torchvision=round(res['ours'] / res['ref'], 3),
+            stock_over_torchvision=round(res['stock'] / res['ref'], 3),
+            ours_over_stock=round(res['ours'] / res['stock'], 3))
     print(json.dumps(dict(bench='faster_rcnn_step', metric='ratio',
-                          ours_over_torchvision=ratios)), flush=True)
+                          **ratios)), flush=True)
 
 
 if __name__ == '__main__':
