@@ -37,9 +37,13 @@ import time
 
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+HERE = osp.dirname(osp.abspath(__file__))
+ROOT = osp.dirname(osp.dirname(HERE))
+for p in (ROOT, HERE):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+from op_count import count_ops  # noqa: E402
 
 CONFIG = ('configs/faster_rcnn/'
           'faster-rcnn_r50-vicreg-pre_fpn_4xb2-70e_competition.py')
@@ -57,22 +61,6 @@ def to_stock(model_cfg):
         a = model_cfg.train_cfg[stage].assigner
         a.type = STOCK_TYPES.get(a.type, a.type)
     return model_cfg
-
-
-def count_ops(step):
-    """(top-level aten ops, host-sync ops) of one call of ``step``."""
-    from torch.profiler import ProfilerActivity, profile
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        step()
-    top = syncs = 0
-    for e in prof.events():
-        if e.name in ('aten::nonzero', 'aten::_local_scalar_dense'):
-            syncs += 1
-        parent = e.cpu_parent
-        if e.name.startswith('aten::') and not (
-                parent is not None and parent.name.startswith('aten::')):
-            top += 1
-    return top, syncs
 
 
 def build_ours(args, device, stock=False):

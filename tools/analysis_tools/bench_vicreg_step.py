@@ -17,7 +17,9 @@ Options: ``--channels-last`` (model + inputs NHWC, both sides), ``--bf16``
 (autocast bf16, no loss scaling, both sides), ``--fp32`` (no autocast),
 ``--compile`` (``torch.compile`` of backbone and projector, both sides).
 
-Prints one JSON line per side and the ratio line last
+After the warm-up, one step per side runs under the profiler and a line
+per side reports its top-level aten ops and host-sync ops
+(``op_count.py``). Prints one JSON line per side and the ratio line last
 (ours pairs/s / reference pairs/s).
 """
 import argparse
@@ -32,9 +34,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+HERE = osp.dirname(osp.abspath(__file__))
+ROOT = osp.dirname(osp.dirname(HERE))
+for _p in (ROOT, HERE):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+from op_count import count_ops  # noqa: E402
 
 FULL_CONFIG = 'configs/vicreg/vicreg_resnet50_1xb128-coslr-230e_unlabeled.py'
 SMALL_CONFIG = 'configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py'
@@ -223,6 +229,8 @@ def main():
     parser.add_argument('--device', default=None)
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--small-depth', type=int, default=18)
+    parser.add_argument('--no-count-ops', action='store_true',
+                        help='skip the profiled op / sync count step')
     args = parser.parse_args()
     if args.small:
         args.config = SMALL_CONFIG
@@ -285,6 +293,14 @@ def main():
     for side in ('ours', 'ref'):
         run(side, args.warmup)
     sync()
+    if not args.no_count_ops:
+        for side in ('ours', 'ref'):
+            top, syncs = count_ops(lambda: run(side, 1))
+            print(json.dumps(dict(
+                bench='vicreg_step', metric='ops',
+                side='ours' if side == 'ours' else 'official', aten_ops=top,
+                sync_ops=syncs, batch=args.batch)), flush=True)
+        sync()
     times = dict(ours=[], ref=[])
     peak = dict(ours=0, ref=0)
     for r in range(args.rounds):
