@@ -7,21 +7,12 @@ _base_ = ['./vicreg_resnet50_1xb128-coslr-230e_unlabeled.py']
 
 crop = 64
 # Blur sigma in pixels scales with the crop (official: 0.1-2.0 at 224px).
-blur_range = (0.1 * crop / 224, 2.0 * crop / 224)
-view_pipeline1 = _base_.view_pipeline1
-view_pipeline1[0].scale = crop
-view_pipeline1[4].sigma = blur_range
-view_pipeline2 = _base_.view_pipeline2
-view_pipeline2[0].scale = crop
-view_pipeline2[4].sigma = blur_range
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(
-        type='MultiView',
-        num_views=[1, 1],
-        transforms=[view_pipeline1, view_pipeline2]),
-    dict(type='PackInputs')
-]
+train_pipeline = _base_.train_pipeline
+for _view in train_pipeline[1].transforms:  # MultiView's two view pipelines
+    _view[0].scale = crop  # RandomResizedCrop
+    _view[4].sigma = (0.1 * crop / 224, 2.0 * crop / 224)  # FastGaussianBlur
+del _view
+view_pipeline1, view_pipeline2 = train_pipeline[1].transforms  # as used
 train_dataloader = dict(
     batch_size=32,
     num_workers=2,
