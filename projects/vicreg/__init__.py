@@ -8,6 +8,9 @@ Importing this package registers, in mmpretrain's registries:
   :class:`ClosedFormCosineAnnealingLR`
 - hook: :class:`CollapseMonitorHook`
 - dataset: :class:`UnlabeledImageFolder`
+- transforms: :class:`FastColorJitter`, :class:`FastRandomGrayscale`,
+  :class:`FastGaussianBlur` (the official views' ops on uint8 with cv2,
+  ``projects/vicreg/datasets/fast_views.py``)
 - data preprocessor: :class:`VICRegGPUViewsPreprocessor` (the two views
   on the device, ``projects/vicreg/gpu_views.py``)
 - hook: :class:`ChannelsLastHook` (NHWC model)
@@ -16,7 +19,8 @@ Configs pull it in with ``custom_imports=dict(imports=['projects.compat',
 'projects.vicreg'], allow_failed_imports=False)``.
 """
 from .. import compat  # noqa: F401  (compatibility fixes first)
-from .datasets import UnlabeledImageFolder
+from .datasets import (FastColorJitter, FastGaussianBlur,
+                       FastRandomGrayscale, UnlabeledImageFolder)
 from .gpu_views import ChannelsLastHook, VICRegGPUViewsPreprocessor
 from .engine import (ClosedFormCosineAnnealingLR, ClosedFormLinearLR,
                      CollapseMonitorHook, VICRegLARS)
@@ -27,5 +31,6 @@ __all__ = [
     'UnlabeledImageFolder', 'ClosedFormLinearLR',
     'ClosedFormCosineAnnealingLR', 'CollapseMonitorHook', 'VICRegLARS',
     'VICReg', 'VICRegHead', 'VICRegLoss', 'FullGatherLayer',
-    'batch_all_gather', 'VICRegGPUViewsPreprocessor', 'ChannelsLastHook'
+    'batch_all_gather', 'VICRegGPUViewsPreprocessor', 'ChannelsLastHook',
+    'FastColorJitter', 'FastRandomGrayscale', 'FastGaussianBlur'
 ]
