@@ -15,8 +15,9 @@ default_scope = 'mmpretrain'
 # p=0.2, blur sigma U[0.1, 2] p=1.0 / 0.1, solarize p=0.0 / 0.2, ImageNet
 # mean/std), laid out as imagenet_bs32_byol.py. Jitter, grayscale and blur
 # are projects/vicreg/datasets/fast_views.py: PIL's arithmetic on uint8 with
-# cv2, ~2x cheaper per pair than the official PIL views and ~2.3x than
-# mmpretrain's ColorJitter/RandomGrayscale/GaussianBlur (docs/performance.md).
+# cv2; a pair of views costs 1.9x less CPU than the official PIL views and
+# 2.1x less than with mmpretrain's ColorJitter/RandomGrayscale/GaussianBlur
+# (PNG decode included; docs/performance.md).
 def _view(blur_prob, solarize_prob):
     return [
         dict(
