@@ -4,9 +4,18 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from mmdet.models.task_modules.assigners import MaxIoUAssigner
+from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
 
 from projects.detection.assigner import SyncFreeMaxIoUAssigner
+
+
+@pytest.fixture(autouse=True)
+def _mmdet_scope():
+    """The assigners build their IoU calculator from the current scope's
+    registry; other tests leave other scopes current."""
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        yield
 
 RPN = dict(pos_iou_thr=0.7, neg_iou_thr=0.3, min_pos_iou=0.3,
            match_low_quality=True, ignore_iof_thr=-1)

@@ -1,5 +1,6 @@
 """The detector's speed changes leave the training step unchanged:
-CachedAnchorGenerator == AnchorGenerator, and a Faster R-CNN step with
+CachedAnchorGenerator == AnchorGenerator, BatchedRPNHead's proposals ==
+RPNHead's, and a Faster R-CNN step with BatchedRPNHead +
 CachedAnchorGenerator + SyncFreeMaxIoUAssigner gives mmdet's stock losses
 and gradients bit for bit, over several steps (the cache is hit)."""
 import copy
@@ -7,13 +8,15 @@ import copy
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
+from mmengine.registry import DefaultScope
 
 import projects.detection  # noqa: F401
 from det_helpers import DEMO_CONFIG
 from mmdet.models.task_modules.prior_generators import AnchorGenerator
 from mmdet.registry import MODELS
+from mmdet.models.dense_heads import RPNHead
 from projects.detection.anchor_generator import CachedAnchorGenerator
+from projects.detection.rpn_head import BatchedRPNHead
 
 ANCHORS = dict(scales=[8], ratios=[0.5, 1.0, 2.0], strides=[4, 8, 16, 32, 64])
 
@@ -62,12 +65,18 @@ def _inputs(batch=2, h=96, w=128, boxes=4):
     return dict(inputs=inputs, data_samples=samples)
 
 
+@pytest.fixture(autouse=True)
+def _mmdet_scope():
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        yield
+
+
 def _build(stock: bool):
-    init_default_scope('mmdet')
     cfg = Config.fromfile(DEMO_CONFIG)
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.backbone.init_cfg = None
     if stock:
+        model_cfg.rpn_head.type = 'RPNHead'
         model_cfg.rpn_head.anchor_generator.type = 'AnchorGenerator'
         model_cfg.train_cfg.rpn.assigner.type = 'MaxIoUAssigner'
         model_cfg.train_cfg.rcnn.assigner.type = 'MaxIoUAssigner'
@@ -85,6 +94,8 @@ def test_training_steps_match_stock_mmdet(boxes):
     ours, stock = _build(False), _build(True)
     assert type(stock.rpn_head.prior_generator) is AnchorGenerator
     assert isinstance(ours.rpn_head.prior_generator, CachedAnchorGenerator)
+    assert type(stock.rpn_head) is RPNHead
+    assert isinstance(ours.rpn_head, BatchedRPNHead)
     opts = [torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
             for m in (ours, stock)]
     data = _inputs(boxes=boxes)
@@ -110,3 +121,39 @@ def test_training_steps_match_stock_mmdet(boxes):
                 assert torch.equal(x, y), (step, k)
         assert len(go) == len(gs)
         assert all(torch.equal(x, y) for x, y in zip(go, gs)), step
+
+
+@pytest.mark.parametrize('nms_pre', [50, 100000])
+def test_batched_rpn_proposals_equal_mmdet(nms_pre):
+    """Images of different shapes in one padded batch (each clipped to its
+    own shape), with and without the top-k pre-selection."""
+    from mmengine.config import ConfigDict
+    cfg = dict(
+        in_channels=8, feat_channels=8,
+        anchor_generator=dict(type='AnchorGenerator', **ANCHORS),
+        bbox_coder=dict(type='DeltaXYWHBBoxCoder',
+                        target_means=[.0, .0, .0, .0],
+                        target_stds=[1.0, 1.0, 1.0, 1.0]),
+        loss_cls=dict(type='CrossEntropyLoss', use_sigmoid=True,
+                      loss_weight=1.0),
+        loss_bbox=dict(type='L1Loss', loss_weight=1.0))
+    ours, ref = BatchedRPNHead(**cfg), RPNHead(**cfg)
+    g = torch.Generator().manual_seed(0)
+    sizes = [(16, 24), (8, 12), (4, 6), (2, 3), (1, 2)]
+    cls = [torch.randn(3, 3, h, w, generator=g) for h, w in sizes]
+    reg = [torch.randn(3, 12, h, w, generator=g) * 0.5 for h, w in sizes]
+    metas = [dict(img_shape=s, pad_shape=(64, 96), scale_factor=(1., 1.))
+             for s in ((64, 96), (50, 70), (33, 96))]
+    proposal_cfg = ConfigDict(nms_pre=nms_pre, max_per_img=60,
+                              nms=dict(type='nms', iou_threshold=0.7),
+                              min_bbox_size=0)
+    a = ours.predict_by_feat(cls, reg, batch_img_metas=metas,
+                             cfg=proposal_cfg)
+    b = ref.predict_by_feat(cls, reg, batch_img_metas=metas,
+                            cfg=proposal_cfg)
+    for x, y, meta in zip(a, b, metas):
+        assert len(x) == len(y) > 10
+        for key in ('bboxes', 'scores', 'labels'):
+            assert torch.equal(x.get(key), y.get(key)), key
+        h, w = meta['img_shape']
+        assert x.bboxes[:, 2].max() <= w and x.bboxes[:, 3].max() <= h

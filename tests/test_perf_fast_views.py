@@ -193,15 +193,15 @@ def test_seed_config_views_close_to_official_in_distribution(tmp_path):
     import torch
     from mmengine.config import Config
     from mmengine.dataset import Compose
-    from mmengine.registry import init_default_scope
+    from mmengine.registry import DefaultScope
 
     from tools.analysis_tools.bench_views import (SEED_CONFIG,
                                                   official_train_transform)
-    init_default_scope('mmpretrain')
     path = str(tmp_path / 'a.png')
     Image.fromarray(_image(4, 224)).save(path)
-    pipe = Compose(Config.fromfile(SEED_CONFIG).train_dataloader.dataset
-                   .pipeline)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        pipe = Compose(Config.fromfile(SEED_CONFIG).train_dataloader.dataset
+                       .pipeline)
     official = official_train_transform()
     mean = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
     std = torch.tensor([0.229, 0.224, 0.225])[:, None, None]

@@ -37,10 +37,13 @@ model = dict(
             type='Pretrained', checkpoint=pretrained_ckpt,
             prefix='backbone.')),
     # Same results, fewer GPU launches / host syncs per step
-    # (docs/performance.md): anchors built once per shape
-    # (projects/detection/anchor_generator.py), and mmdet's MaxIoUAssigner
-    # without a host sync per ground-truth box (projects/detection/assigner.py)
-    rpn_head=dict(anchor_generator=dict(type='CachedAnchorGenerator')),
+    # (docs/performance.md): proposals pre-selected for the whole batch at
+    # once (projects/detection/rpn_head.py), anchors built once per shape
+    # (anchor_generator.py), and mmdet's MaxIoUAssigner without a host sync
+    # per ground-truth box (assigner.py)
+    rpn_head=dict(
+        type='BatchedRPNHead',
+        anchor_generator=dict(type='CachedAnchorGenerator')),
     roi_head=dict(bbox_head=dict(num_classes=100)),
     train_cfg=dict(
         rpn=dict(assigner=dict(type='SyncFreeMaxIoUAssigner')),

@@ -11,7 +11,9 @@ Importing this package (configs do, via ``custom_imports``) registers:
 - ``SyncFreeMaxIoUAssigner`` (mmdet TASK_UTILS): ``MaxIoUAssigner``'s
   result without its per-gt host synchronisations;
 - ``CachedAnchorGenerator`` (mmdet TASK_UTILS): ``AnchorGenerator`` that
-  builds anchors / valid flags once per shape instead of every step.
+  builds anchors / valid flags once per shape instead of every step;
+- ``BatchedRPNHead`` (mmdet MODELS): ``RPNHead`` pre-selecting proposals
+  for the whole batch at once.
 """
 from .. import compat  # noqa: F401  (torch>=2.6 checkpoint loading first)
 from .anchor_generator import CachedAnchorGenerator
@@ -19,6 +21,7 @@ from .assigner import SyncFreeMaxIoUAssigner
 from .competition import CATEGORIES, CLASSES, convert_split, convert_to_file
 from .metrics import CompetitionCocoMetric, format_summary, write_results
 from .norm import SyncBNIfCUDA
+from .rpn_head import BatchedRPNHead
 from .pretrained import (PretrainedBackboneCheckHook, PretrainedLoadError,
                          check_backbone)
 
@@ -26,5 +29,6 @@ __all__ = [
     'CLASSES', 'CATEGORIES', 'convert_split', 'convert_to_file',
     'CompetitionCocoMetric', 'format_summary', 'write_results',
     'SyncBNIfCUDA', 'PretrainedBackboneCheckHook', 'PretrainedLoadError',
-    'check_backbone', 'SyncFreeMaxIoUAssigner', 'CachedAnchorGenerator'
+    'check_backbone', 'SyncFreeMaxIoUAssigner', 'CachedAnchorGenerator',
+    'BatchedRPNHead'
 ]

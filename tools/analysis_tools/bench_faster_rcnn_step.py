@@ -13,9 +13,10 @@ transform keeps 800x1066 at min_size 800 / max_size 1333; both pad to
 ``--small``: ResNet-50 at 192x256, batch 2, fp32, few steps (CPU).
 
 A third side, ``stock_mmdet``, is the same config with mmdet's own
-``AnchorGenerator`` and ``MaxIoUAssigner`` in place of our
-``CachedAnchorGenerator`` / ``SyncFreeMaxIoUAssigner`` (identical losses and
-gradients, tests/test_det_step_equivalence.py): the A/B of those changes.
+``RPNHead``, ``AnchorGenerator`` and ``MaxIoUAssigner`` in place of our
+``BatchedRPNHead``, ``CachedAnchorGenerator`` and ``SyncFreeMaxIoUAssigner``
+(identical losses and gradients, tests/test_det_step_equivalence.py): the
+A/B of those changes.
 
 Before timing, one step per side runs under ``torch.profiler`` (CPU
 activity only) and a line per side reports its top-level aten ops (on a GPU
@@ -50,11 +51,15 @@ CONFIG = ('configs/faster_rcnn/'
 
 
 STOCK_TYPES = dict(CachedAnchorGenerator='AnchorGenerator',
-                   SyncFreeMaxIoUAssigner='MaxIoUAssigner')
+                   SyncFreeMaxIoUAssigner='MaxIoUAssigner',
+                   BatchedRPNHead='RPNHead')
 
 
 def to_stock(model_cfg):
-    """Our detector config with mmdet's stock anchor generator / assigners."""
+    """Our detector config with mmdet's stock RPN head, anchor generator and
+    assigners."""
+    head = model_cfg.rpn_head
+    head.type = STOCK_TYPES.get(head.type, head.type)
     gen = model_cfg.rpn_head.anchor_generator
     gen.type = STOCK_TYPES.get(gen.type, gen.type)
     for stage in ('rpn', 'rcnn'):
