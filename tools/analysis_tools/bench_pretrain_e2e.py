@@ -220,6 +220,15 @@ def main():
         torch.set_num_threads(1)
     os.environ.setdefault('VICREG_CACHE_DIR', tempfile.mkdtemp())
     torch.manual_seed(0)
+    # What mmengine's Runner does with our configs' env_cfg.mp_cfg: OpenCV
+    # single-threaded in the main process, hence in the forked workers
+    # (otherwise every worker's cv2 ops start a thread per core). PIL, the
+    # official side's library, is single-threaded anyway.
+    from mmengine.config import Config
+    from mmengine.utils.dl_utils import set_multi_processing
+    mp_cfg = Config.fromfile(osp.join(ROOT,
+                                      step_bench.FULL_CONFIG)).env_cfg.mp_cfg
+    set_multi_processing(**mp_cfg, distributed=False)
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.data
