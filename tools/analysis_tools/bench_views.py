@@ -123,8 +123,8 @@ def build_variants(args):
     from mmengine.dataset import Compose
     from PIL import Image
 
+    import projects.vicreg  # noqa: F401  (compat fixes before mmpretrain)
     import mmpretrain
-    import projects.vicreg  # noqa: F401
     from mmpretrain.registry import TRANSFORMS  # noqa: F401
     from mmengine.registry import init_default_scope
     from projects.vicreg.gpu_views import vicreg_views
