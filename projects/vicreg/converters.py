@@ -109,14 +109,10 @@ def torchvision_to_mmpretrain(state: Mapping[str, torch.Tensor],
     """
     state = unwrap_state_dict(state)
     if any(k.startswith(BACKBONE_PREFIX) for k in state):
-        dropped = [k for k in state if not k.startswith(BACKBONE_PREFIX)]
-        state = OrderedDict((k[len(BACKBONE_PREFIX):], v)
-                            for k, v in state.items()
-                            if k.startswith(BACKBONE_PREFIX))
-    else:
-        dropped = [k for k in state if k.startswith('fc.')]
-        state = OrderedDict(
-            (k, v) for k, v in state.items() if not k.startswith('fc.'))
+        return extract_backbone(state, depth)  # official training checkpoint
+    dropped = [k for k in state if k.startswith('fc.')]
+    state = OrderedDict(
+        (k, v) for k, v in state.items() if not k.startswith('fc.'))
     depth = depth or infer_resnet_depth(state)
     check_resnet_state(state, depth, 'source backbone')
     out = OrderedDict((BACKBONE_PREFIX + k, v) for k, v in state.items())
@@ -181,3 +177,32 @@ def describe(num: int, what: str, path: str, dropped: list) -> str:
     note = f'; dropped {len(dropped)}: {", ".join(dropped[:6])}' + (
         ' ...' if len(dropped) > 6 else '') if dropped else ''
     return f'saved {num} tensors ({what}) to {path}{note}'
+
+
+def converter_main(description: str, convert, src_help: str,
+                   dst_help: str, torchvision_layout: bool = False) -> None:
+    """The command line shared by ``tools/model_converters/*.py``:
+    ``SRC DST [--depth N]``, ``convert(state, depth)`` -> (state, depth,
+    dropped), saved bare (torchvision layout) or as an mmengine-style
+    ``dict(state_dict=..., meta=...)``; conversion errors exit with the file
+    name and the reason."""
+    import argparse
+    import sys
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('src', help=src_help)
+    parser.add_argument('dst', help=dst_help)
+    parser.add_argument('--depth', type=int, help='ResNet depth (inferred)')
+    args = parser.parse_args()
+    try:
+        state, depth, dropped = convert(load_file(args.src), args.depth)
+    except ConversionError as err:
+        sys.exit(f'error: {args.src}: {err}')
+    if torchvision_layout:
+        save_file(state, args.dst)
+        what = f'ResNet-{depth}, torchvision layout'
+    else:
+        meta = dict(source=args.src, arch=f'ResNet-{depth}',
+                    layout='mmpretrain')
+        save_file(dict(state_dict=state, meta=meta), args.dst)
+        what = f'ResNet-{depth}'
+    print(describe(len(state), what, args.dst, dropped))
