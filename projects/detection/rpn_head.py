@@ -85,12 +85,13 @@ class BatchedRPNHead(RPNHead):
             priors.reshape(-1, 4), deltas.reshape(-1, reg_dim),
             max_shape=None).reshape(num_imgs, -1, 4)
         if getattr(self.bbox_coder, 'clip_border', True):
-            shapes = bboxes.new_tensor(
-                [meta['img_shape'][:2] for meta in batch_img_metas])
-            bboxes[..., 0::2] = bboxes[..., 0::2].clamp(min=0).minimum(
-                shapes[:, None, 1:2])
-            bboxes[..., 1::2] = bboxes[..., 1::2].clamp(min=0).minimum(
-                shapes[:, None, 0:1])
+            # Python-scalar bounds as delta2bbox: a bounds tensor built from
+            # the metas would be a host->device copy (a sync) every step
+            shapes = [tuple(meta['img_shape'][:2]) for meta in batch_img_metas]
+            groups = [bboxes] if len(set(shapes)) == 1 else list(bboxes)
+            for boxes, (h, w) in zip(groups, shapes):
+                boxes[..., 0::2].clamp_(min=0, max=w)
+                boxes[..., 1::2].clamp_(min=0, max=h)
 
         result_list = []
         for img_id, img_meta in enumerate(batch_img_metas):

@@ -9,6 +9,10 @@ activity only) and returns
 - host-sync ops: ``aten::nonzero`` and ``aten::_local_scalar_dense``
   (``.item()``, ``bool(tensor)``, ``int(tensor)``) at any depth; on a GPU
   each waits for the device to drain its queue.
+
+Not counted: blocking host<->device copies (``tensor.to('cuda')``,
+``new_tensor(list)`` on a CUDA tensor), which also synchronise but do not
+occur when the step runs on a CPU.
 """
 from typing import Callable, Tuple
 
