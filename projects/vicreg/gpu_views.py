@@ -122,10 +122,12 @@ def sample_crop_params(n: int,
         fw, fh = width, height
     fi, fj = (height - fh) // 2, (width - fw) // 2
     ok = valid.any(dim=1)
-    fallback = torch.tensor([fi, fj, fh, fw], dtype=ci.dtype,
-                            device=ci.device)
-    out = torch.stack([ci, cj, ch, cw], dim=1)
-    return torch.where(ok[:, None], out, fallback)
+    # Python-scalar fallbacks: a tensor made from a list on the device
+    # would be a blocking host->device copy
+    return torch.stack([
+        torch.where(ok, t, float(f))
+        for t, f in ((ci, fi), (cj, fj), (ch, fh), (cw, fw))
+    ], dim=1)
 
 
 def sample_view_params(n: int,
@@ -419,10 +421,9 @@ def apply_view(img: torch.Tensor,
     x = gaussian_blur(x, params['blur'], params['sigma'], kind=blur,
                       sigma_max=sigma_max)
     x = solarize(x, params['solarize'])
-    if normalize:
-        m = torch.tensor(mean, device=x.device).view(1, 3, 1, 1)
-        s = torch.tensor(std, device=x.device).view(1, 3, 1, 1)
-        x = (x - m) / s
+    if normalize:  # per channel with Python scalars: no host->device copy
+        x = torch.stack([(x[:, c] - mean[c]) / std[c] for c in range(3)],
+                        dim=1)
     return x
 
 
