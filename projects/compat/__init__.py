@@ -11,18 +11,25 @@ extension point; nothing in site-packages is edited:
 - :mod:`.multimodal`: an import hook that keeps mmpretrain's multimodal models
   (unused here) from importing a transformers >= 5 they cannot import.
 - :mod:`.hue`: numpy 2 safe ``mmcv.adjust_hue`` (used by every SSL view).
+- :mod:`.mmcv_ops`: an import hook that serves ``mmcv._ext`` on torchvision's
+  kernels when no compiled mmcv is installed (``mmcv-lite`` is enough).
 - :mod:`.atomic_io`: checkpoints and ``last_checkpoint`` are written to a
   temporary file and renamed (mmengine ``register_backend``), so a kill or a
   full disk never leaves a truncated checkpoint under its real name.
 """
-from .atomic_io import AtomicLocalBackend, atomic_write
-from .checkpoint import (TRUST_ENV_VAR, UntrustedCheckpointError,
+# First, so that nothing imports mmcv.ops before mmcv._ext can be served.
+from .mmcv_ops import MissingCompiledOpError, install_ext_finder, ops_backend
+
+install_ext_finder()
+
+from .atomic_io import AtomicLocalBackend, atomic_write  # noqa: E402
+from .checkpoint import (TRUST_ENV_VAR, UntrustedCheckpointError,  # noqa: E402
                          safe_torch_load)
-from .hue import adjust_hue
-from .multimodal import multimodal_disabled
+from .hue import adjust_hue  # noqa: E402
+from .multimodal import multimodal_disabled  # noqa: E402
 
 __all__ = [
     'AtomicLocalBackend', 'atomic_write',
     'safe_torch_load', 'UntrustedCheckpointError', 'TRUST_ENV_VAR',
-    'adjust_hue', 'multimodal_disabled'
+    'adjust_hue', 'multimodal_disabled', 'MissingCompiledOpError', 'ops_backend'
 ]
