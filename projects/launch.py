@@ -83,9 +83,13 @@ def init_cpu_distributed(launcher: str) -> None:
 def build_runner(cfg: Config):
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
-    if 'runner_type' in cfg:
-        return RUNNERS.build(cfg)
-    return Runner.from_cfg(cfg)
+
+    from projects.compat import ops_backend
+    runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(
+        cfg)
+    # completes the Runner's environment header
+    runner.logger.info(f'mmcv ops backend: {ops_backend()}')
+    return runner
 
 
 def set_local_rank(local_rank: int) -> None:

@@ -1,8 +1,10 @@
 """The compatibility fixes of projects.compat (issue 2)."""
 import datetime
+import importlib.util
 import os
 import os.path as osp
 import pickle
+import re
 import subprocess
 import sys
 import textwrap
@@ -285,7 +287,28 @@ def test_install_entry_point_is_idempotent():
     assert 'building mmcv' not in out.stdout
     summary = [ln for ln in out.stdout.splitlines()
                if ln.startswith('python ')]
-    assert summary and 'mmcv 2.1.0 ops CPU' in summary[0]
+    assert summary and re.search(r'mmcv 2\.1\.0 ops (torchvision|compiled) CPU',
+                                 summary[0])
+
+
+def _install_module():
+    spec = importlib.util.spec_from_file_location(
+        'install_tool', osp.join(ROOT, 'tools', 'install.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_install_refuses_a_torch_outside_the_supported_range(monkeypatch):
+    install = _install_module()
+    install.check_torch_range('2.14.1+cu130')  # in range: no error
+    install.check_torch_range('2.13.0+cpu')
+    for outside in ('2.12.1', '2.15.0', '1.13.1+cpu'):
+        with pytest.raises(install.StepError, match=rf'torch {outside} is '
+                           r'outside the supported range \[2\.13, 2\.15\)'):
+            install.check_torch_range(outside)
+    monkeypatch.setenv(install.ANY_TORCH_ENV, '1')
+    install.check_torch_range('2.12.1')  # explicitly allowed: a warning
 
 
 # ------------------------------------------------------------ atomic saves

@@ -1,6 +1,7 @@
 """tools/train.py -> tools/test.py -> tools/infer.py on generated data in the
 competition layout (ResNet-18 demo config, CPU, a few iterations)."""
 import json
+import os
 import os.path as osp
 import re
 import subprocess
@@ -10,15 +11,17 @@ import pytest
 from det_helpers import DEMO_CONFIG, fake_vicreg_checkpoint, make_split
 
 from projects.detection.competition import CLASSES, convert_to_file
+from projects.compat.mmcv_ops import COVERED_OPS, RECORD_ENV
 from projects.detection.metrics import STAT_NAMES
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 pytestmark = pytest.mark.slow
 
 
-def run(*args, timeout=900):
+def run(*args, timeout=900, env=None):
     res = subprocess.run([sys.executable, *map(str, args)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=timeout)
+                         capture_output=True, text=True, timeout=timeout,
+                         env=env)
     return res, res.stdout + res.stderr
 
 
@@ -56,19 +59,23 @@ def data(tmp_path_factory):
 def test_train_test_infer(data):
     tmp, opts = data
     work = tmp / 'work'
+    # every mmcv._ext function the three tools call, whichever backend
+    ops_record = tmp / 'mmcv_ops_called.txt'
+    env = dict(os.environ, **{RECORD_ENV: str(ops_record)})
     res, out = run('tools/train.py', DEMO_CONFIG, '--work-dir', work,
-                   '--cfg-options', *opts)
+                   '--cfg-options', *opts, env=env)
     assert res.returncode == 0, out[-5000:]
     assert re.search(r'backbone: loaded 120/120 tensors from \S+vicreg_r18',
                      out)
     assert 'Epoch(train) [1][2/2]' in out
+    assert re.search(r'mmcv ops backend: (torchvision|compiled)\n', out)
     assert 'coco/bbox_AR@1:' in out  # validation ran with our metric
     ckpt = work / 'epoch_1.pth'
     assert ckpt.is_file()
 
     test_dir = tmp / 'test'
     res, out = run('tools/test.py', DEMO_CONFIG, ckpt, '--work-dir',
-                   test_dir, '--cfg-options', *opts)
+                   test_dir, '--cfg-options', *opts, env=env)
     assert res.returncode == 0, out[-5000:]
     lines = (test_dir / 'validation_results.txt').read_text().splitlines()
     assert len(lines) == 12
@@ -87,8 +94,9 @@ def test_train_test_infer(data):
     infer_dir = tmp / 'infer'
     res, out = run('tools/infer.py', DEMO_CONFIG, ckpt, 'val', '--out-dir',
                    infer_dir, '--score-thr', '0', '--device', 'cpu',
-                   '--cfg-options', *opts)
+                   '--cfg-options', *opts, env=env)
     assert res.returncode == 0, out[-5000:]
+    assert set(ops_record.read_text().split()) == set(COVERED_OPS)
     dets = json.loads((infer_dir / 'detections.json').read_text())
     assert [d['image_id'] for d in dets] == [30001, 30002, 30003]
     for d in dets:

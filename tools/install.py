@@ -4,20 +4,25 @@
 Idempotent: every step first checks what is installed and does nothing when it
 is already right, so a second run takes seconds. Steps:
 
-1. torch   - keep the user's torch; install requirements/torch.txt only if
-             none is installed (torchvision is matched to the torch present).
-2. build   - setuptools < 81 (pkg_resources), wheel, ninja.
-3. runtime - requirements/runtime.txt and requirements/tests.txt.
-4. mmcv    - mmcv 2.1.0 with compiled ops. It has no wheel for torch >= 2.2,
-             so it is built from the official sdist with the C++ standard the
-             installed torch needs (C++20 from torch 2.10), with CUDA ops where
-             CUDA is available or FORCE_CUDA=1 (honours TORCH_CUDA_ARCH_LIST
-             and MAX_JOBS), CPU ops otherwise. The wheel is cached per
-             torch/CUDA build, so a new virtualenv reuses it. MMCV_WHEEL=path
-             installs a prebuilt wheel instead.
-5. mm      - mmengine, mmdet, mmpretrain (requirements/mminstall.txt).
-6. verify  - mmcv.ops runs (nms, RoIAlign; on CUDA too where available) and
-             mmdet/mmpretrain import; prints a one-line summary.
+1. torch   - keep the user's torch if it is in the supported range
+             (TORCH_RANGE; refused otherwise, VICREG_DET_ANY_TORCH=1 to try
+             anyway); install requirements/torch.txt only if none is
+             installed (torchvision is matched to the torch present).
+2. runtime - requirements/runtime.txt and requirements/tests.txt.
+3. mmcv    - by default ``mmcv-lite`` 2.1.0: mmcv's Python package without
+             its compiled ``mmcv._ext``, which projects/compat serves on
+             torchvision's kernels (the only compiled ops this project uses).
+             Nothing is compiled. A compiled mmcv 2.1.0 that is already
+             installed is kept (and used). ``--mmcv-from-source`` builds the
+             compiled one from the official sdist instead (every mmcv op;
+             C++20 from torch 2.10, CUDA ops where CUDA is available or
+             FORCE_CUDA=1, honours TORCH_CUDA_ARCH_LIST and MAX_JOBS; the
+             wheel is cached per torch/CUDA build; MMCV_WHEEL=path installs a
+             prebuilt wheel), showing files compiled and elapsed time.
+4. mm      - mmengine, mmdet, mmpretrain (requirements/mminstall.txt).
+5. verify  - mmcv.ops runs (nms, RoIAlign; on CUDA too where available) and
+             mmdet/mmpretrain import; prints a one-line summary that names
+             the mmcv ops backend.
 
 Every pip call is constrained to the installed torch/torchvision, so no step
 can pull another (multi-GB) torch.
@@ -27,6 +32,7 @@ import glob
 import importlib.metadata as md
 import os
 import os.path as osp
+import re
 import shutil
 import subprocess
 import sys
@@ -40,17 +46,24 @@ REQ = osp.join(ROOT, 'requirements')
 CACHE = os.environ.get('VICREG_DET_CACHE',
                        osp.join(osp.expanduser('~'), '.cache', 'vicreg-det'))
 MMCV_VERSION = '2.1.0'
+# Supported torch: [low, high). Both ends ran the fast test suite on CPU
+# (README, Install); below 2.13 nothing has been run.
+TORCH_RANGE = ('2.13', '2.15')
+ANY_TORCH_ENV = 'VICREG_DET_ANY_TORCH'
 
 FIXES = {
-    'torch': 'install a torch wheel for your platform first '
-             '(https://pytorch.org), or check network access to PyPI',
-    'build': 'check network access to PyPI',
+    'torch': f'install a torch in [{TORCH_RANGE[0]}, {TORCH_RANGE[1]}) for '
+             'your platform first (https://pytorch.org), or check network '
+             f'access to PyPI; {ANY_TORCH_ENV}=1 tries an unsupported torch',
     'runtime': 'check network access to PyPI',
-    'mmcv': 'a C++ compiler (g++ >= 10) and the Python headers are needed; '
-            'for CUDA ops also nvcc matching torch.version.cuda. The build log '
-            'is above. To reuse a prebuilt wheel: MMCV_WHEEL=/path/to/whl',
+    'mmcv': 'check network access to PyPI. With --mmcv-from-source: a C++ '
+            'compiler (g++ >= 10) and the Python headers are needed; for CUDA '
+            'ops also nvcc matching torch.version.cuda. The build log is '
+            'above. To reuse a prebuilt wheel: MMCV_WHEEL=/path/to/whl',
     'mm': 'check network access to PyPI',
-    'verify': 'rerun with --rebuild-mmcv to rebuild mmcv against this torch',
+    'verify': 'if a compiled mmcv no longer loads with this torch: '
+              '`pip uninstall mmcv` and rerun (mmcv-lite), or rerun with '
+              '--mmcv-from-source to rebuild it against this torch',
 }
 
 
@@ -135,6 +148,20 @@ def torch_info() -> dict:
                 torch_cuda=torch.version.cuda)
 
 
+def check_torch_range(torch_version: str) -> None:
+    from packaging.version import Version
+    have = Version(torch_version.split('+')[0])
+    low, high = (Version(v) for v in TORCH_RANGE)
+    if low <= have < high:
+        return
+    message = (f'torch {torch_version} is outside the supported range '
+               f'[{TORCH_RANGE[0]}, {TORCH_RANGE[1]})')
+    if os.environ.get(ANY_TORCH_ENV) == '1':
+        log(f'WARNING: {message}; continuing because {ANY_TORCH_ENV}=1')
+        return
+    raise StepError(message)
+
+
 def mmcv_ops_ok() -> bool:
     """mmcv 2.1.0 is installed and its compiled ops load in this torch."""
     if version('mmcv') != MMCV_VERSION:
@@ -185,19 +212,84 @@ def build_mmcv(pip: Pip, info: dict) -> str:
     env.setdefault('MAX_JOBS', str(os.cpu_count() or 1))
     if cuda:
         env['FORCE_CUDA'] = '1'
+    sources = glob.glob(osp.join(src, 'mmcv', 'ops', 'csrc', '**', '*.cpp'),
+                        recursive=True)
+    if cuda:
+        sources += glob.glob(osp.join(src, 'mmcv', 'ops', 'csrc', '**',
+                                      '*.cu'), recursive=True)
     log(f"building mmcv {MMCV_VERSION} with {'CUDA' if cuda else 'CPU'} ops "
-        f"(MAX_JOBS={env['MAX_JOBS']}); this takes minutes")
+        f"(MAX_JOBS={env['MAX_JOBS']}); about 30 minutes on 2 cores")
     os.makedirs(out, exist_ok=True)
-    run([sys.executable, '-m', 'pip', 'wheel', '--no-deps',
-         '--no-build-isolation', '-w', out, src], env=env)
+    build_log = osp.join(out, 'build.log')
+    run_with_progress([sys.executable, '-m', 'pip', 'wheel', '-v', '--no-deps',
+                       '--no-build-isolation', '-w', out, src], env,
+                      build_log, total=len(sources))
     shutil.rmtree(work, ignore_errors=True)
     return glob.glob(osp.join(out, 'mmcv-*.whl'))[0]
+
+
+# a compiler invocation for one source file: ninja's "[k/n] ..." or, without
+# ninja, setuptools' "gcc/c++/nvcc ... -c file"
+_NINJA_STEP = re.compile(r'^\[(\d+)/(\d+)\]')
+_COMPILE = re.compile(r'^\S*(gcc|g\+\+|c\+\+|cc|nvcc)\s.*\s-c\s')
+
+
+def run_with_progress(cmd, env, log_path: str, total: int,
+                      every_s: float = 20.) -> None:
+    """Run a build, teeing its output to ``log_path`` and printing
+    'compiled k of n files, m min elapsed' instead of pip's 'still
+    running...'."""
+    log('$ ' + ' '.join(cmd) + f'  (full log: {log_path})')
+    started = last = time.time()
+    done = 0
+    with open(log_path, 'w') as out, subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, bufsize=1) as proc:
+        for line in proc.stdout:
+            out.write(line)
+            step_match = _NINJA_STEP.match(line.strip())
+            if step_match:
+                done, total = int(step_match[1]), int(step_match[2])
+            elif _COMPILE.match(line.strip()):
+                done += 1
+            now = time.time()
+            if now - last >= every_s:
+                last = now
+                log(f'mmcv build: compiled {done} of ~{total} files, '
+                    f'{(now - started) / 60:.1f} min elapsed')
+    if proc.returncode != 0:
+        with open(log_path) as f:
+            print(''.join(f.readlines()[-40:]), end='')
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    log(f'mmcv build: done, {(time.time() - started) / 60:.1f} min')
+
+
+def install_mmcv(pip: 'Pip', from_source: bool) -> None:
+    """mmcv-lite by default; the compiled build with ``from_source``."""
+    if from_source:
+        wheel = os.environ.get('MMCV_WHEEL') or build_mmcv(pip, torch_info())
+        if version('mmcv-lite'):  # both own site-packages/mmcv
+            run([sys.executable, '-m', 'pip', 'uninstall', '-y', 'mmcv-lite'])
+        pip.install('--no-deps', '--force-reinstall', wheel)
+        # mmcv's own pure-Python dependencies
+        pip.install('addict', 'packaging', 'yapf', 'opencv-python',
+                    'Pillow', 'PyYAML', 'numpy')
+    elif mmcv_ops_ok():
+        log(f'compiled mmcv {MMCV_VERSION} installed: keeping it (its ops '
+            'are used)')
+    elif version('mmcv-lite') == MMCV_VERSION and not version('mmcv'):
+        log(f'mmcv-lite {MMCV_VERSION} already installed')
+    else:
+        if version('mmcv'):  # a compiled mmcv that no longer loads
+            run([sys.executable, '-m', 'pip', 'uninstall', '-y', 'mmcv'])
+        pip.install('--force-reinstall', f'mmcv-lite=={MMCV_VERSION}')
 
 
 VERIFY = r'''
 import sys, torch
 sys.path.insert(0, sys.argv[1])
 import projects  # compatibility fixes
+from projects.compat import ops_backend
 import mmcv, mmengine, mmdet, mmpretrain
 from mmcv.ops import nms, RoIAlign
 boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30.]])
@@ -210,7 +302,7 @@ for dev in devices:
     roi = torch.tensor([[0, 0, 0, 3, 3.]]).to(dev)
     assert RoIAlign((1, 1), 1.0, 0)(feat, roi).shape == (1, 1, 1, 1)
 import mmdet.models, mmpretrain.models  # noqa
-ops = '+'.join(d.upper() for d in devices)
+ops = ops_backend() + ' ' + '+'.join(d.upper() for d in devices)
 print(f'python {sys.version.split()[0]} | torch {torch.__version__} '
       f'(CUDA {torch.version.cuda if torch.cuda.is_available() else "none"})'
       f' | mmcv {mmcv.__version__} ops {ops} | mmengine {mmengine.__version__}'
@@ -220,8 +312,10 @@ print(f'python {sys.version.split()[0]} | torch {torch.__version__} '
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--rebuild-mmcv', action='store_true',
-                        help='rebuild mmcv even if one is installed')
+    parser.add_argument('--mmcv-from-source', action='store_true',
+                        help='build compiled mmcv from the official sdist '
+                        '(every mmcv op; ~30 min on 2 cores) instead of '
+                        'mmcv-lite + torchvision kernels')
     parser.add_argument('--check', action='store_true',
                         help='only run the verification step')
     args = parser.parse_args()
@@ -235,24 +329,17 @@ def main() -> None:
                 pip.install('-r', osp.join(REQ, 'torch.txt'))
             elif version('torchvision') is None:
                 pip.install('torchvision')  # constrained to this torch
+            check_torch_range(version('torch'))
             pip.refresh()
             log(f"torch {version('torch')}, torchvision "
                 f"{version('torchvision')}")
-        with step('build'):
-            pip.install_missing(osp.join(REQ, 'build.txt'))
         with step('runtime'):
             pip.install_missing(osp.join(REQ, 'runtime.txt'))
             pip.install_missing(osp.join(REQ, 'tests.txt'))
         with step('mmcv'):
-            if args.rebuild_mmcv or not mmcv_ops_ok():
-                wheel = os.environ.get('MMCV_WHEEL') or build_mmcv(
-                    pip, torch_info())
-                pip.install('--no-deps', '--force-reinstall', wheel)
-                # mmcv's own pure-Python dependencies
-                pip.install('addict', 'packaging', 'yapf', 'opencv-python',
-                            'Pillow', 'PyYAML', 'numpy')
-            else:
-                log(f'mmcv {MMCV_VERSION} with compiled ops already installed')
+            if args.mmcv_from_source:
+                pip.install_missing(osp.join(REQ, 'build.txt'))
+            install_mmcv(pip, args.mmcv_from_source)
         with step('mm'):
             pip.install_missing(osp.join(REQ, 'mminstall.txt'))
     with step('verify'):

@@ -62,11 +62,17 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float,
     """``mmcv._ext.nms``: kept indices, by descending score.
 
     mmcv's ``offset`` (box width is ``x2 - x1 + offset``) equals shifting
-    ``x2, y2`` by ``offset`` before an offset-free NMS.
+    ``x2, y2`` by ``offset`` before an offset-free NMS. mmcv visits boxes in
+    the order of torch's default (unstable) descending sort, torchvision in a
+    stable one; sorting first with mmcv's call keeps mmcv's order among tied
+    scores (the stable re-sort of sorted scores changes nothing).
     """
+    scores, order = scores.sort(0, descending=True)
+    boxes = boxes[order]
     if offset:
         boxes = torch.cat([boxes[:, :2], boxes[:, 2:] + offset], dim=1)
-    return torch.ops.torchvision.nms(boxes, scores, float(iou_threshold))
+    return order[torch.ops.torchvision.nms(boxes, scores,
+                                           float(iou_threshold))]
 
 
 def roi_align_forward(input: Tensor, rois: Tensor, output: Tensor,
