@@ -2,11 +2,19 @@
 #   make demo   - install if needed, then the whole pipeline on the embedded demo data
 #   make test   - install if needed, then the test suite (CPU, minutes)
 PYTHON ?= python
+# `make test-torch`: the fast tests in a separate virtualenv with this torch
+# (default: the oldest supported one, tools/install.py TORCH_RANGE).
+TORCH ?= 2.14.1
+TORCHVISION ?= 0.29.1
+TORCH_VENV ?= .venv-torch-$(TORCH)
 
-.PHONY: install demo demo-quick test test-fast
+.PHONY: install install-mmcv-from-source demo demo-quick test test-fast test-torch
 
 install:
 	$(PYTHON) tools/install.py
+
+install-mmcv-from-source:
+	$(PYTHON) tools/install.py --mmcv-from-source
 
 demo: install
 	$(PYTHON) tools/run_demo.py
@@ -19,3 +27,8 @@ test: install
 
 test-fast: install
 	$(PYTHON) -m pytest -q -rs -m "not slow"
+
+test-torch:
+	$(PYTHON) -m venv $(TORCH_VENV)
+	$(TORCH_VENV)/bin/python -m pip install torch==$(TORCH) torchvision==$(TORCHVISION)
+	$(MAKE) test-fast PYTHON=$(abspath $(TORCH_VENV))/bin/python

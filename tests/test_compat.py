@@ -302,10 +302,10 @@ def _install_module():
 def test_install_refuses_a_torch_outside_the_supported_range(monkeypatch):
     install = _install_module()
     install.check_torch_range('2.14.1+cu130')  # in range: no error
-    install.check_torch_range('2.13.0+cpu')
-    for outside in ('2.12.1', '2.15.0', '1.13.1+cpu'):
+    install.check_torch_range('2.14.0+cpu')
+    for outside in ('2.13.0+cpu', '2.15.0', '1.13.1+cpu'):
         with pytest.raises(install.StepError, match=rf'torch {outside} is '
-                           r'outside the supported range \[2\.13, 2\.15\)'):
+                           r'outside the supported range \[2\.14, 2\.15\)'):
             install.check_torch_range(outside)
     monkeypatch.setenv(install.ANY_TORCH_ENV, '1')
     install.check_torch_range('2.12.1')  # explicitly allowed: a warning

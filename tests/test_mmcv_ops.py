@@ -29,7 +29,7 @@ def test_ops_match_compiled_goldens(goldens):
     RoIAlign forward and backward within 1e-5 relative."""
     assert goldens['meta']['recorded_with'].startswith('compiled')
     assert mmcv_ops.ops_backend() in ('torchvision', 'compiled')
-    problems = goldens_tool.compare(goldens, mmcv_ops._torchvision_ext(),
+    problems = goldens_tool.compare(goldens, mmcv_ops.torchvision_ext(),
                                     detector=False)
     assert problems == []
 
@@ -37,12 +37,12 @@ def test_ops_match_compiled_goldens(goldens):
 @pytest.mark.slow
 def test_detector_three_sgd_steps_match_compiled_goldens(goldens):
     problems = goldens_tool.compare(
-        dict(goldens, nms=[], roi_align=[]), mmcv_ops._torchvision_ext())
+        dict(goldens, nms=[], roi_align=[]), mmcv_ops.torchvision_ext())
     assert problems == []
 
 
 def _variant(**ops) -> types.ModuleType:
-    ext = mmcv_ops._torchvision_ext()
+    ext = mmcv_ops.torchvision_ext()
     for name, fn in ops.items():
         setattr(ext, name, fn)
     return ext
@@ -76,7 +76,7 @@ def test_negative_controls_the_comparison_sees(goldens):
 
 
 def test_uncovered_op_raises_a_clear_error():
-    ext = mmcv_ops._torchvision_ext()
+    ext = mmcv_ops.torchvision_ext()
     with pytest.raises(mmcv_ops.MissingCompiledOpError,
                        match=r"'deform_conv_forward' needs mmcv's compiled.*"
                        r'--mmcv-from-source'):

@@ -19,13 +19,15 @@ Environment variables:
 - ``VICREG_DET_RECORD_MMCV_OPS=FILE``: append the name of every ``_ext``
   function the first time this process calls it (either backend).
 """
+import contextlib
+import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
 import sys
 import types
-from typing import Callable, Optional
+from typing import Callable, Iterator, Optional
 
 import torch
 from torch import Tensor
@@ -115,7 +117,7 @@ def get_compiling_cuda_version() -> str:
     return 'none (torchvision kernels, projects.compat.mmcv_ops)'
 
 
-def _torchvision_ext() -> types.ModuleType:
+def torchvision_ext() -> types.ModuleType:
     """A module that stands in for ``mmcv._ext``."""
     import torchvision  # noqa: F401  (registers torch.ops.torchvision)
     module = types.ModuleType(_EXT, __doc__)
@@ -132,6 +134,21 @@ def _torchvision_ext() -> types.ModuleType:
 
     module.__getattr__ = __getattr__
     return module
+
+
+@contextlib.contextmanager
+def use_ext(ext: types.ModuleType) -> Iterator[None]:
+    """Run ``mmcv.ops``' nms and RoIAlign on ``ext`` for the duration
+    (A/B comparisons of the two backends in one process)."""
+    # the submodules, not the functions mmcv.ops re-exports under their names
+    nms_mod = importlib.import_module('mmcv.ops.nms')
+    roi_mod = importlib.import_module('mmcv.ops.roi_align')
+    saved = nms_mod.ext_module, roi_mod.ext_module
+    nms_mod.ext_module = roi_mod.ext_module = ext
+    try:
+        yield
+    finally:
+        nms_mod.ext_module, roi_mod.ext_module = saved
 
 
 def _record_calls(module: types.ModuleType, path: str) -> None:
@@ -160,7 +177,7 @@ def _record_calls(module: types.ModuleType, path: str) -> None:
 
 class _ExtFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Serves ``mmcv._ext``: the compiled one if installed (and not
-    overridden), else :func:`_torchvision_ext`."""
+    overridden), else :func:`torchvision_ext`."""
 
     def __init__(self, force_torchvision: bool, record: Optional[str]):
         self.force_torchvision = force_torchvision
@@ -185,7 +202,7 @@ class _ExtFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def create_module(self, spec):
         if self.real_spec is not None:
             return self.real_spec.loader.create_module(self.real_spec)
-        return _torchvision_ext()
+        return torchvision_ext()
 
     def exec_module(self, module):
         if self.real_spec is not None:

@@ -24,6 +24,11 @@ roughly the kernel launches) and its host-sync ops (``aten::nonzero`` and
 ``aten::_local_scalar_dense``, i.e. ``.item()`` / ``bool(tensor)``) at any
 depth: device-independent figures of framework overhead.
 
+``--mmcv-ops-ab``: where compiled mmcv is installed (the runtime uses it),
+a fourth side ``ours_tv_ops`` runs our detector with mmcv's nms/RoIAlign on
+torchvision's kernels (projects/compat/mmcv_ops.py), interleaved with it: the
+A/B of the two ops backends.
+
 Prints one JSON line per (precision, side) and the ratio line last
 (img/s ratios per precision: ours / torchvision, stock mmdet / torchvision,
 ours / stock mmdet).
@@ -171,6 +176,9 @@ def main():
     parser.add_argument('--device', default=None)
     parser.add_argument('--threads', type=int, default=None)
     parser.add_argument('--config', default=CONFIG)
+    parser.add_argument('--mmcv-ops-ab', action='store_true',
+                        help='also time our detector on the torchvision ops '
+                        'backend (needs compiled mmcv installed)')
     parser.add_argument('--no-count-ops', action='store_true',
                         help='skip the profiled op / sync count step')
     args = parser.parse_args()
@@ -240,6 +248,19 @@ def main():
 
         steps = dict(ours=ours_step, stock=stock_step, ref=ref_step)
         names = dict(ours='ours_mmdet', stock='stock_mmdet', ref='torchvision')
+        if args.mmcv_ops_ab:
+            from projects.compat import mmcv_ops
+            if mmcv_ops.ops_backend() != 'compiled':
+                sys.exit('--mmcv-ops-ab needs compiled mmcv (mmcv._ext)')
+            tv_ext = mmcv_ops.torchvision_ext()
+
+            def ours_tv_step():
+                with mmcv_ops.use_ext(tv_ext):
+                    return ours_step()
+
+            steps['ours_tv'] = ours_tv_step
+            names['ours_tv'] = 'ours_tv_ops'
+            names['ours'] = 'ours_mmdet_compiled_ops'
         for side in steps:
             for _ in range(args.warmup):
                 steps[side]()
@@ -287,6 +308,9 @@ def main():
             ours_over_torchvision=round(res['ours'] / res['ref'], 3),
             stock_over_torchvision=round(res['stock'] / res['ref'], 3),
             ours_over_stock=round(res['ours'] / res['stock'], 3))
+        if 'ours_tv' in res:
+            ratios[prec]['tv_ops_over_compiled_ops'] = round(
+                res['ours_tv'] / res['ours'], 3)
     print(json.dumps(dict(bench='faster_rcnn_step', metric='ratio',
                           **ratios)), flush=True)
 

@@ -11,13 +11,12 @@ the demo Faster R-CNN give the recorded losses and gradients.
 tests/test_mmcv_ops.py runs the check in CI.
 """
 import argparse
-import contextlib
 import copy
 import math
 import os
 import os.path as osp
 import sys
-from typing import Dict, Iterator, List
+from typing import Dict, List
 
 import torch
 
@@ -107,22 +106,6 @@ def roi_align_cases() -> List[dict]:
     return cases
 
 
-@contextlib.contextmanager
-def ext_backend(ext) -> Iterator[None]:
-    """Point ``mmcv.ops``' nms and RoIAlign at ``ext`` for the duration."""
-    import importlib
-
-    # the submodules, not the functions mmcv.ops re-exports under their names
-    nms_mod = importlib.import_module('mmcv.ops.nms')
-    roi_mod = importlib.import_module('mmcv.ops.roi_align')
-    saved = nms_mod.ext_module, roi_mod.ext_module
-    nms_mod.ext_module = roi_mod.ext_module = ext
-    try:
-        yield
-    finally:
-        nms_mod.ext_module, roi_mod.ext_module = saved
-
-
 def run_nms(case: dict) -> torch.Tensor:
     from mmcv.ops import batched_nms, nms
     if case['kind'] == 'nms':
@@ -206,7 +189,7 @@ def _detector_steps(steps: int) -> List[dict]:
 
 # ----------------------------------------------------------- record / check
 def compute(ext, detector: bool = True) -> dict:
-    with ext_backend(ext):
+    with mmcv_ops.use_ext(ext):
         result = dict(
             nms=[(c, run_nms(c)) for c in nms_cases()],
             roi_align=[(c, run_roi_align(c)) for c in roi_align_cases()])
@@ -227,7 +210,7 @@ def compare(goldens: dict, ext, detector: bool = True) -> List[str]:
     """Differences between ``ext``'s results and the goldens (empty: equal).
     Runs on the goldens' recorded inputs."""
     problems = []
-    with ext_backend(ext):
+    with mmcv_ops.use_ext(ext):
         for i, (case, want) in enumerate(goldens['nms']):
             got = run_nms(case)
             if not torch.equal(got, want):
@@ -275,7 +258,7 @@ def main() -> None:
               f"roi_align cases, {len(result['detector'])} detector steps")
         return
     goldens = torch.load(args.out, weights_only=True)
-    problems = compare(goldens, mmcv_ops._torchvision_ext())
+    problems = compare(goldens, mmcv_ops.torchvision_ext())
     print('\n'.join(problems) or
           f"torchvision backend matches the goldens ({goldens['meta']})")
     sys.exit(1 if problems else 0)
