@@ -248,6 +248,7 @@ def run_with_progress(cmd, env, log_path: str, total: int,
             text=True, bufsize=1) as proc:
         for line in proc.stdout:
             out.write(line)
+            out.flush()  # the log can be followed while the build runs
             step_match = _NINJA_STEP.match(line.strip())
             if step_match:
                 done, total = int(step_match[1]), int(step_match[2])
