@@ -20,7 +20,10 @@ is already right, so a second run takes seconds. Steps:
              wheel is cached per torch/CUDA build; MMCV_WHEEL=path installs a
              prebuilt wheel), showing files compiled and elapsed time.
 4. mm      - mmengine, mmdet, mmpretrain (requirements/mminstall.txt).
-5. verify  - mmcv.ops runs (nms, RoIAlign; on CUDA too where available) and
+5. project - this repository's ``projects`` package, editable
+             (``pip install -e . --no-deps``), so every tool, test and
+             config import finds it without path manipulation.
+6. verify  - mmcv.ops runs (nms, RoIAlign; on CUDA too where available) and
              mmdet/mmpretrain import; prints a one-line summary that names
              the mmcv ops backend.
 
@@ -62,6 +65,8 @@ FIXES = {
             'ops also nvcc matching torch.version.cuda. The build log is '
             'above. To reuse a prebuilt wheel: MMCV_WHEEL=/path/to/whl',
     'mm': 'check network access to PyPI',
+    'project': 'run `pip install --no-deps --no-build-isolation -e .` in '
+               'the repository root and read its error',
     'verify': 'if a compiled mmcv no longer loads with this torch: '
               '`pip uninstall mmcv` and rerun (mmcv-lite), or rerun with '
               '--mmcv-from-source to rebuild it against this torch',
@@ -290,9 +295,20 @@ def install_mmcv(pip: 'Pip', from_source: bool) -> None:
         pip.install(f'mmcv-lite=={MMCV_VERSION}')
 
 
+def install_project(pip: 'Pip') -> None:
+    """This checkout's ``projects`` package, editable (idempotent)."""
+    probe = subprocess.run(
+        [sys.executable, '-c', 'import projects; print(projects.__file__)'],
+        capture_output=True, text=True, cwd=tempfile.gettempdir())
+    if probe.returncode == 0 and osp.realpath(probe.stdout.strip()) == \
+            osp.realpath(osp.join(ROOT, 'projects', '__init__.py')):
+        log(f'vicreg-det already installed from {ROOT}')
+        return
+    pip.install('--no-deps', '--no-build-isolation', '-e', ROOT)
+
+
 VERIFY = r'''
 import sys, torch
-sys.path.insert(0, sys.argv[1])
 import projects  # compatibility fixes
 from projects.compat import ops_backend
 import mmcv, mmengine, mmdet, mmpretrain
@@ -347,9 +363,12 @@ def main() -> None:
             install_mmcv(pip, args.mmcv_from_source)
         with step('mm'):
             pip.install_missing(osp.join(REQ, 'mminstall.txt'))
+        with step('project'):
+            install_project(pip)
     with step('verify'):
-        out = subprocess.run([sys.executable, '-c', VERIFY, ROOT],
-                             capture_output=True, text=True)
+        out = subprocess.run([sys.executable, '-c', VERIFY],
+                             capture_output=True, text=True,
+                             cwd=tempfile.gettempdir())
         if out.returncode != 0:
             raise StepError(out.stderr.strip().splitlines()[-1])
         print(out.stdout.strip())
