@@ -332,22 +332,6 @@ def test_failed_checkpoint_save_keeps_previous_file(tmp_path, monkeypatch):
     assert torch.equal(ckpt['state_dict']['w'], torch.ones(3))
 
 
-def test_old_torch_fallback_loader(tmp_path, monkeypatch):
-    """torch < 2.5 has no ``safe_globals``: the restricted unpickler loads
-    a runner checkpoint and still refuses a pickled callable."""
-    first = _runner(tmp_path, max_epochs=1, resume=False)
-    first.train()
-    marker = tmp_path / 'pwned'
-    evil = str(tmp_path / 'evil.pth')
-    torch.save({'meta': RunsCode(marker)}, evil)
-    monkeypatch.delattr(torch.serialization, 'safe_globals')
-    ckpt = CheckpointLoader.load_checkpoint(str(tmp_path / 'epoch_1.pth'))
-    assert 'message_hub' in ckpt and 'state_dict' in ckpt
-    with pytest.raises(UntrustedCheckpointError):
-        CheckpointLoader.load_checkpoint(evil)
-    assert not marker.exists()
-
-
 def test_source_build_shows_progress(tmp_path, capsys):
     """--mmcv-from-source prints files compiled of total and elapsed time
     (ninja's [k/n] lines, or one compiler command per file without ninja)

@@ -72,45 +72,6 @@ ALLOWED_GLOBALS = [
 ]
 
 
-def _allowed_by_name() -> dict:
-    names = {}
-    for item in ALLOWED_GLOBALS:
-        obj, name = item if isinstance(item, tuple) else (
-            item, f'{item.__module__}.{item.__qualname__}')
-        names[name] = obj
-    return names
-
-
-class _RestrictedUnpickler(pickle.Unpickler):
-    """For torch < 2.5, which cannot extend its ``weights_only`` list:
-    torch's own allow-list (``_get_allowed_globals``) plus ours."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        import _compat_pickle
-        from torch._weights_only_unpickler import _get_allowed_globals
-        # protocol 2 pickles name Python 2 modules (__builtin__.getattr)
-        module, name = _compat_pickle.NAME_MAPPING.get(
-            (module, name),
-            (_compat_pickle.IMPORT_MAPPING.get(module, module), name))
-        key = f'{module}.{name}'
-        allowed = {**_get_allowed_globals(), **_allowed_by_name()}
-        if key in allowed:
-            return allowed[key]
-        if module == 'torch' and name.endswith('Storage'):
-            return getattr(torch, name)  # legacy typed storages
-        raise pickle.UnpicklingError(f'Unsupported global: GLOBAL {key}')
-
-
-class _RestrictedPickle:
-    """A ``pickle_module`` for ``torch.load`` built on the unpickler above."""
-    __name__ = 'restricted_pickle'
-    Unpickler = _RestrictedUnpickler
-
-    @staticmethod
-    def load(file, **kwargs):
-        return _RestrictedUnpickler(file, **kwargs).load()
-
-
 def trusted() -> bool:
     return os.environ.get(TRUST_ENV_VAR, '') not in ('', '0', 'false')
 
@@ -124,10 +85,6 @@ def safe_torch_load(file: Any, map_location: Optional[Any] = 'cpu') -> Any:
     if trusted():
         return torch.load(file, map_location=map_location, weights_only=False)
     try:
-        if not hasattr(torch.serialization, 'safe_globals'):  # torch < 2.5
-            return torch.load(file, map_location=map_location,
-                              weights_only=False,
-                              pickle_module=_RestrictedPickle)
         with torch.serialization.safe_globals(ALLOWED_GLOBALS):
             return torch.load(
                 file, map_location=map_location, weights_only=True)
