@@ -230,6 +230,13 @@ BUILD_AND_TRAIN = textwrap.dedent('''
     import sys
     if sys.argv[1] == 'compat':
         import projects  # noqa: F401
+    else:  # only the mmcv ops fix (mmcv-lite), loaded without the package
+        import importlib.util
+        spec = importlib.util.spec_from_file_location(
+            'mmcv_ops', 'projects/compat/mmcv_ops.py')
+        mmcv_ops = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mmcv_ops)
+        mmcv_ops.install_ext_finder()
     import torch
     import mmdet.models  # noqa: F401
     import mmpretrain.models  # noqa: F401
@@ -259,7 +266,7 @@ def _run_with_fake_transformers(tmp_path, mode):
     env = dict(os.environ,
                PYTHONPATH=f"{tmp_path / 'site'}{os.pathsep}{ROOT}")
     return subprocess.run([sys.executable, '-c', BUILD_AND_TRAIN, mode],
-                          env=env, capture_output=True, text=True)
+                          env=env, capture_output=True, text=True, cwd=ROOT)
 
 
 def test_transformers5_stand_in_breaks_without_compat(tmp_path):
