@@ -11,3 +11,39 @@ os.environ['PYTHONPATH'] = ROOT + (
     else '')
 
 import projects  # noqa: E402,F401  (compatibility fixes first)
+
+import contextlib  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+# Tensor -> Python conversions that wait for a CUDA stream to drain.
+HOST_SYNC_METHODS = ('item', 'tolist', 'numpy', '__bool__', '__float__',
+                     '__int__', '__index__', 'nonzero')
+
+
+@contextlib.contextmanager
+def _no_host_sync():
+    saved = {n: getattr(torch.Tensor, n) for n in HOST_SYNC_METHODS}
+
+    def boom(name):
+
+        def f(*args, **kwargs):
+            raise AssertionError(f'host sync: Tensor.{name}')
+
+        return f
+
+    try:
+        for n in HOST_SYNC_METHODS:
+            setattr(torch.Tensor, n, boom(n))
+        yield
+    finally:
+        for n, f in saved.items():
+            setattr(torch.Tensor, n, f)
+
+
+@pytest.fixture
+def no_host_sync():
+    """Context manager failing on any host synchronisation inside it (on CPU
+    these calls are cheap, so the test sees what a GPU run would pay)."""
+    return _no_host_sync

@@ -5,6 +5,7 @@ PIL functional ops and ``ImageFilter.GaussianBlur``; the parameter
 distributions are checked against the formulas (torchvision's
 ``ColorJitter.get_params`` ranges, the official blur draw)."""
 import itertools
+import os.path as osp
 
 import cv2
 import numpy as np
@@ -15,6 +16,10 @@ from PIL import Image, ImageFilter
 from scipy import stats
 
 from projects.vicreg.datasets import fast_views as FV
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+BASELINE_CONFIG = osp.join(
+    ROOT, 'configs/vicreg/vicreg_resnet50_1xb128-coslr-230e_unlabeled.py')
 
 
 def _image(seed=0, size=96):
@@ -195,12 +200,11 @@ def test_seed_config_views_close_to_official_in_distribution(tmp_path):
     from mmengine.dataset import Compose
     from mmengine.registry import DefaultScope
 
-    from tools.analysis_tools.bench_views import (SEED_CONFIG,
-                                                  official_train_transform)
+    from projects.vicreg.reference import official_train_transform
     path = str(tmp_path / 'a.png')
     Image.fromarray(_image(4, 224)).save(path)
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        pipe = Compose(Config.fromfile(SEED_CONFIG).train_dataloader.dataset
+        pipe = Compose(Config.fromfile(BASELINE_CONFIG).train_dataloader.dataset
                        .pipeline)
     official = official_train_transform()
     mean = torch.tensor([0.485, 0.456, 0.406])[:, None, None]

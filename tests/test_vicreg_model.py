@@ -13,24 +13,12 @@ from mmengine.registry import init_default_scope
 import projects.vicreg  # noqa: F401
 import projects.vicreg.engine.hooks.collapse_monitor_hook as cmh
 from mmpretrain.registry import MODELS
+from projects.vicreg.reference import official_projector
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CFG = osp.join(ROOT, 'configs/vicreg')
 SEED = osp.join(CFG, 'vicreg_resnet50_1xb128-coslr-230e_unlabeled.py')
 DEMO = osp.join(CFG, 'vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py')
-
-
-def official_projector(embedding: int, mlp: str) -> nn.Sequential:
-    """main_vicreg.py ``Projector``, verbatim."""
-    mlp_spec = f'{embedding}-{mlp}'
-    layers = []
-    f = list(map(int, mlp_spec.split('-')))
-    for i in range(len(f) - 2):
-        layers.append(nn.Linear(f[i], f[i + 1]))
-        layers.append(nn.BatchNorm1d(f[i + 1]))
-        layers.append(nn.ReLU(True))
-    layers.append(nn.Linear(f[-2], f[-1], bias=False))
-    return nn.Sequential(*layers)
 
 
 def test_seed_neck_is_the_official_projector():

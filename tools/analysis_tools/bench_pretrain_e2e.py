@@ -3,9 +3,10 @@ data loaders on all cores, same process, same device, interleaved.
 
 Sides:
 - ``official``: an ImageFolder-like dataset (PIL open + convert RGB) with
-  the official TrainTransform (bench_views.official_train_transform),
+  the official TrainTransform (projects/vicreg/reference),
   ``torch.utils.data.DataLoader`` (pin_memory, persistent workers), the
-  official step (bench_vicreg_step.OfficialVICReg + LARS + AMP on GPU).
+  official step (projects/vicreg/reference: OfficialVICReg + LARS +
+  AMP on GPU).
 - ``ours``: our config's loader (UnlabeledImageFolder + mmpretrain views,
   mmengine ``Runner.build_dataloader``) and ``model.train_step`` with our
   VICRegLARS / (Amp)OptimWrapper.
@@ -60,45 +61,6 @@ class PNGFolder(torch.utils.data.Dataset):
         return self.transform(img)
 
 
-def official_transform(size):
-    """The official TrainTransform at crop ``size`` (224 in full mode;
-    blur sigma scaled with the crop as our demo config does)."""
-    if size == 224:
-        return views_bench.official_train_transform()
-    import numpy as np
-    from PIL import ImageFilter, ImageOps
-    from torchvision import transforms
-    from torchvision.transforms import InterpolationMode
-    k = size / 224
-
-    def view(blur_p, sol_p):
-
-        def blur(img):
-            if np.random.rand() < blur_p:
-                s = (np.random.rand() * 1.9 + 0.1) * k
-                return img.filter(ImageFilter.GaussianBlur(s))
-            return img
-
-        def sol(img):
-            return ImageOps.solarize(img) if np.random.rand() < sol_p \
-                else img
-
-        return transforms.Compose([
-            transforms.RandomResizedCrop(
-                size, interpolation=InterpolationMode.BICUBIC),
-            transforms.RandomHorizontalFlip(p=0.5),
-            transforms.RandomApply([
-                transforms.ColorJitter(0.4, 0.4, 0.2, 0.1)], p=0.8),
-            transforms.RandomGrayscale(p=0.2),
-            transforms.Lambda(blur), transforms.Lambda(sol),
-            transforms.ToTensor(),
-            transforms.Normalize([0.485, 0.456, 0.406],
-                                 [0.229, 0.224, 0.225])])
-
-    t1, t2 = view(1.0, 0.0), view(0.1, 0.2)
-    return lambda img: (t1(img), t2(img))
-
-
 def ours_cfg(args, folder, gpuviews):
     from mmengine.config import Config
     name = step_bench.SMALL_CONFIG if args.small else step_bench.FULL_CONFIG
@@ -150,7 +112,8 @@ def build_ours(args, folder, gpuviews):
 
 
 def build_official(args, folder):
-    ds = PNGFolder(folder, official_transform(args.size))
+    from projects.vicreg.reference import official_train_transform
+    ds = PNGFolder(folder, official_train_transform(args.size))
     loader = torch.utils.data.DataLoader(
         ds, batch_size=args.batch, num_workers=args.workers,
         pin_memory=args.device.type == 'cuda', shuffle=True,

@@ -32,7 +32,6 @@ import time
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(osp.dirname(HERE))
@@ -44,97 +43,6 @@ from op_count import count_ops  # noqa: E402
 
 FULL_CONFIG = 'configs/vicreg/vicreg_resnet50_1xb128-coslr-230e_unlabeled.py'
 SMALL_CONFIG = 'configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py'
-
-
-# ----------------------------------------------- official main_vicreg.py
-class OfficialLARS(torch.optim.Optimizer):
-    """main_vicreg.py LARS, verbatim in substance."""
-
-    def __init__(self, params, lr, weight_decay=0, momentum=0.9, eta=0.001,
-                 weight_decay_filter=None, lars_adaptation_filter=None):
-        defaults = dict(lr=lr, weight_decay=weight_decay, momentum=momentum,
-                        eta=eta, weight_decay_filter=weight_decay_filter,
-                        lars_adaptation_filter=lars_adaptation_filter)
-        super().__init__(params, defaults)
-
-    @torch.no_grad()
-    def step(self):
-        for g in self.param_groups:
-            for p in g['params']:
-                dp = p.grad
-                if dp is None:
-                    continue
-                if g['weight_decay_filter'] is None or not g[
-                        'weight_decay_filter'](p):
-                    dp = dp.add(p, alpha=g['weight_decay'])
-                if g['lars_adaptation_filter'] is None or not g[
-                        'lars_adaptation_filter'](p):
-                    param_norm = torch.norm(p)
-                    update_norm = torch.norm(dp)
-                    one = torch.ones_like(param_norm)
-                    q = torch.where(
-                        param_norm > 0.,
-                        torch.where(update_norm > 0,
-                                    (g['eta'] * param_norm / update_norm),
-                                    one), one)
-                    dp = dp.mul(q)
-                param_state = self.state[p]
-                if 'mu' not in param_state:
-                    param_state['mu'] = torch.zeros_like(p)
-                mu = param_state['mu']
-                mu.mul_(g['momentum']).add_(dp)
-                p.add_(mu, alpha=-g['lr'])
-
-
-def exclude_bias_and_norm(p):
-    return p.ndim == 1
-
-
-def off_diagonal(x):
-    n, m = x.shape
-    assert n == m
-    return x.flatten()[:-1].view(n - 1, n + 1)[:, 1:].flatten()
-
-
-class OfficialVICReg(nn.Module):
-    """main_vicreg.py VICReg (one process: FullGatherLayer is identity)."""
-
-    def __init__(self, arch, mlp, batch_size, sim=25.0, std=25.0, cov=1.0):
-        super().__init__()
-        import torchvision
-        self.num_features = int(mlp.split('-')[-1])
-        self.backbone = getattr(torchvision.models, arch)(
-            zero_init_residual=True)
-        self.embedding = self.backbone.fc.in_features
-        self.backbone.fc = nn.Identity()
-        layers = []
-        f = [self.embedding] + list(map(int, mlp.split('-')))
-        for i in range(len(f) - 2):
-            layers.append(nn.Linear(f[i], f[i + 1]))
-            layers.append(nn.BatchNorm1d(f[i + 1]))
-            layers.append(nn.ReLU(True))
-        layers.append(nn.Linear(f[-2], f[-1], bias=False))
-        self.projector = nn.Sequential(*layers)
-        self.batch_size = batch_size
-        self.coeffs = (sim, std, cov)
-
-    def forward(self, x, y):
-        x = self.projector(self.backbone(x))
-        y = self.projector(self.backbone(y))
-        repr_loss = F.mse_loss(x, y)
-        x = x - x.mean(dim=0)
-        y = y - y.mean(dim=0)
-        std_x = torch.sqrt(x.var(dim=0) + 0.0001)
-        std_y = torch.sqrt(y.var(dim=0) + 0.0001)
-        std_loss = torch.mean(F.relu(1 - std_x)) / 2 + torch.mean(
-            F.relu(1 - std_y)) / 2
-        cov_x = (x.T @ x) / (self.batch_size - 1)
-        cov_y = (y.T @ y) / (self.batch_size - 1)
-        cov_loss = off_diagonal(cov_x).pow_(2).sum().div(
-            self.num_features) + off_diagonal(cov_y).pow_(2).sum().div(
-                self.num_features)
-        sim, std, cov = self.coeffs
-        return sim * repr_loss + std * std_loss + cov * cov_loss
 
 
 # ------------------------------------------------------------------- ours
@@ -182,8 +90,9 @@ def build_ours(args, device):
 
 
 def build_ref(args, device, num_params_hint=None):
-    mlp = args.mlp
-    model = OfficialVICReg(args.arch, mlp, args.batch)
+    from projects.vicreg.reference import (OfficialLARS, OfficialVICReg,
+                                           exclude_bias_and_norm)
+    model = OfficialVICReg(args.arch, args.mlp)
     model = nn.SyncBatchNorm.convert_sync_batchnorm(model) \
         if device.type == 'cuda' else model
     model = model.to(device)

@@ -52,55 +52,6 @@ GPU_CONFIG = osp.join(ROOT, 'configs/vicreg/'
                       'gpuviews.py')
 
 
-# ------------------------------------------------- official augmentations.py
-def official_train_transform():
-    """facebookresearch/vicreg augmentations.py, TrainTransform."""
-    from PIL import ImageFilter, ImageOps
-    from torchvision import transforms
-    from torchvision.transforms import InterpolationMode
-
-    class GaussianBlur:
-
-        def __init__(self, p):
-            self.p = p
-
-        def __call__(self, img):
-            if np.random.rand() < self.p:
-                sigma = np.random.rand() * 1.9 + 0.1
-                return img.filter(ImageFilter.GaussianBlur(sigma))
-            return img
-
-    class Solarization:
-
-        def __init__(self, p):
-            self.p = p
-
-        def __call__(self, img):
-            if np.random.rand() < self.p:
-                return ImageOps.solarize(img)
-            return img
-
-    def view(blur_p, sol_p):
-        return transforms.Compose([
-            transforms.RandomResizedCrop(
-                224, interpolation=InterpolationMode.BICUBIC),
-            transforms.RandomHorizontalFlip(p=0.5),
-            transforms.RandomApply([
-                transforms.ColorJitter(
-                    brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)
-            ], p=0.8),
-            transforms.RandomGrayscale(p=0.2),
-            GaussianBlur(p=blur_p),
-            Solarization(p=sol_p),
-            transforms.ToTensor(),
-            transforms.Normalize(
-                mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]),
-        ])
-
-    t1, t2 = view(1.0, 0.0), view(0.1, 0.2)
-    return lambda img: (t1(img), t2(img))
-
-
 def make_pngs(folder, num, size=224, seed=0):
     """Photo-like PNGs: smooth colour fields plus texture noise."""
     from PIL import Image
@@ -130,6 +81,7 @@ def build_variants(args):
     from projects.vicreg.gpu_views import vicreg_views
     init_default_scope('mmpretrain')
 
+    from projects.vicreg.reference import official_train_transform
     official = official_train_transform()
 
     def run_official(paths):
