@@ -61,14 +61,15 @@ def _with_defaults(pre: dict, scope: str) -> dict:
     return full
 
 
-def _strip_scope(value, scope: str):
+def _normalise(value, scope: str):
     """Drop ``_scope_`` tags naming the config's default scope (inheriting an
-    ``mmpretrain::`` base adds them; they change nothing)."""
+    ``mmpretrain::`` base adds them) and read tuples as lists: neither
+    changes what the transforms or the preprocessor do."""
     if isinstance(value, dict):
-        return {k: _strip_scope(v, scope) for k, v in value.items()
+        return {k: _normalise(v, scope) for k, v in value.items()
                 if not (k == '_scope_' and v == scope)}
     if isinstance(value, (list, tuple)):
-        return type(value)(_strip_scope(v, scope) for v in value)
+        return [_normalise(v, scope) for v in value]
     return value
 
 
@@ -84,7 +85,7 @@ def dump(config: str) -> str:
             continue
         if key.endswith('data_preprocessor') and 'type' in value:
             value = _with_defaults(value, scope)
-        out[key] = _strip_scope(value, scope)
+        out[key] = _normalise(value, scope)
     return pprint.pformat(out, width=79, sort_dicts=True) + '\n'
 
 
