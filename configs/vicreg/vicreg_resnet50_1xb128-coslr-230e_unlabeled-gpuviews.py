@@ -18,25 +18,9 @@ train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='PackInputs'),
 ]
-train_dataloader = dict(
-    num_workers=8,
-    persistent_workers=True,
-    pin_memory=True,
-    dataset=dict(pipeline=train_pipeline))
+train_dataloader = dict(pin_memory=True, dataset=dict(pipeline=train_pipeline))
 
 # Top level, as the base's SelfSupDataPreprocessor (the Runner passes it to
-# the model: model.setdefault('data_preprocessor', data_preprocessor)).
-data_preprocessor = dict(
-    _delete_=True,
-    type='VICRegGPUViewsPreprocessor',
-    size=224,
-    to_rgb=True,  # mmcv decodes BGR
-    blur='pil',  # the official PIL GaussianBlur filter
-    sigma=(0.1, 2.0),
-    views=[
-        dict(blur_prob=1.0, solarize_prob=0.0),
-        dict(blur_prob=0.1, solarize_prob=0.2),
-    ],
-    channels_last=False)
-
-env_cfg = dict(cudnn_benchmark=True)
+# the model: model.setdefault('data_preprocessor', data_preprocessor)). Its
+# defaults are the official views at 224px from BGR uint8 input.
+data_preprocessor = dict(_delete_=True, type='VICRegGPUViewsPreprocessor')
