@@ -47,3 +47,18 @@ def no_host_sync():
     """Context manager failing on any host synchronisation inside it (on CPU
     these calls are cheap, so the test sees what a GPU run would pay)."""
     return _no_host_sync
+
+
+@pytest.fixture(scope='session')
+def transformers5_site(tmp_path_factory) -> str:
+    """A site folder holding a transformers 5 stand-in
+    (tests/data/transformers5) with its dist-info, to put on PYTHONPATH."""
+    import shutil
+    site = tmp_path_factory.mktemp('transformers5_site')
+    shutil.copytree(osp.join(ROOT, 'tests', 'data', 'transformers5'),
+                    site / 'transformers')
+    info = site / 'transformers-5.0.0.dist-info'
+    info.mkdir()
+    (info / 'METADATA').write_text(
+        'Metadata-Version: 2.1\nName: transformers\nVersion: 5.0.0\n')
+    return str(site)
