@@ -13,12 +13,12 @@ from mmpretrain.registry import PARAM_SCHEDULERS
 from projects.vicreg.reference import official_lr
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SEED = osp.join(ROOT, 'configs/vicreg/vicreg_resnet50_1xb128-coslr-230e_unlabeled.py')  # noqa: E501
+BASELINE = osp.join(ROOT, 'configs/vicreg/vicreg_resnet50_1xb128-coslr-230e_unlabeled.py')  # noqa: E501
 IN1K = osp.join(ROOT, 'configs/vicreg/vicreg_resnet50_32xb64-coslr-1000e_in1k.py')  # noqa: E501
 
 
 @pytest.mark.parametrize('config,world_size,base_lr,epochs', [
-    (SEED, 1, 0.15, 230),
+    (BASELINE, 1, 0.15, 230),
     (IN1K, 32, 0.2, 1000),
 ])
 def test_schedule_matches_official(config, world_size, base_lr, epochs):

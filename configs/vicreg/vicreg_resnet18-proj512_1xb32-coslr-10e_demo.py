@@ -1,6 +1,6 @@
 # VICReg on CPU in minutes: ResNet-18, 64px crops, 512-512-512 expander,
 # plain BN (SyncBN cannot run on CPU processes), fp32. Used by the tests and
-# the demo (~1 min per epoch on 2000 images on 2 CPU cores). Data:
+# the demo (timings: docs/performance.md). Data:
 #   python tools/generate_demo_data.py --out data/demo   (full demo), or
 #   python -m projects.vicreg.demo_data data/demo/unlabeled --num 512
 _base_ = ['./vicreg_resnet50_1xb128-coslr-230e_unlabeled.py']
@@ -42,10 +42,9 @@ model = dict(
         norm_cfg=dict(type='BN1d')))
 
 # A higher base lr than the paper's 0.2: with LARS (eta 1e-3) each step moves
-# a weight by about lr * 1e-3 of its norm, so at lr 0.2 * 32/256 the 620 steps
-# of this demo barely leave the initialisation (measured here: loss 21.5 ->
-# 21.4 over 10 epochs); base 8.0 (lr 1.0 at batch 32) brought the invariance
-# term from 4.3 to 1.8 within 3 epochs.
+# a weight by about lr * 1e-3 of its norm, so at lr 0.2 * 32/256 the few
+# hundred steps of this demo barely leave the initialisation (the runs that
+# chose 8.0: docs/performance.md).
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',

@@ -1,4 +1,4 @@
-# The seed recipe with the two views computed on the GPU
+# The baseline recipe with the two views computed on the GPU
 # (projects/vicreg/gpu_views.py): the loader workers only decode the PNG and
 # pack uint8 (the competition images are all 224x224, so they batch as is);
 # VICRegGPUViewsPreprocessor then draws per-sample parameters from the
@@ -6,8 +6,7 @@
 # flip, ColorJitter(0.4, 0.4, 0.2, 0.1) p 0.8 in random order, grayscale
 # 0.2, PIL GaussianBlur sigma U[0.1, 2] p 1.0 / 0.1, solarize p 0 / 0.2,
 # ImageNet mean/std) and builds both views for the whole batch on device.
-# CPU cost per pair drops from ~12 ms (PIL views) to the decode alone; see
-# docs/performance.md.
+# The CPU work per pair drops to the decode (docs/performance.md).
 #
 # Performance switches: data_preprocessor.channels_last=True (NHWC views;
 # the -nhwc-bf16 child also converts the model) and bf16 autocast via

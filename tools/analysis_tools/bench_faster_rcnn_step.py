@@ -1,4 +1,4 @@
-"""Faster R-CNN training step: our seed-recipe detector
+"""Faster R-CNN training step: our baseline-recipe detector
 (configs/faster_rcnn/faster-rcnn_r50-vicreg-pre_fpn_4xb2-70e_competition.py,
 mmdet ``model.train_step``, SGD lr 0.005 m 0.9 wd 5e-4 through mmengine's
 (Amp)OptimWrapper) vs torchvision's ``fasterrcnn_resnet50_fpn(num_classes=101,

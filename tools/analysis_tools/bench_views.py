@@ -4,7 +4,7 @@ Variants, interleaved round by round in one process (median reported):
 
 - ``official``: the official ``augmentations.py`` TrainTransform written out
   plainly (torchvision + PIL), after ``Image.open(...).convert('RGB')``.
-- ``ours``: the views of our seed config
+- ``ours``: the views of our baseline config
   (``configs/vicreg/vicreg_resnet50_1xb128-coslr-230e_unlabeled.py``:
   LoadImageFromFile + MultiView + PackInputs, with the cv2 jitter /
   grayscale / blur of ``projects/vicreg/datasets/fast_views.py``); uint8
@@ -45,7 +45,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-SEED_CONFIG = osp.join(ROOT, 'configs/vicreg/'
+BASELINE_CONFIG = osp.join(ROOT, 'configs/vicreg/'
                        'vicreg_resnet50_1xb128-coslr-230e_unlabeled.py')
 GPU_CONFIG = osp.join(ROOT, 'configs/vicreg/'
                       'vicreg_resnet50_1xb128-coslr-230e_unlabeled-'
@@ -90,8 +90,8 @@ def build_variants(args):
                 img = Image.open(f).convert('RGB')
             official(img)
 
-    seed_cfg = Config.fromfile(SEED_CONFIG)
-    our_pipe = Compose(seed_cfg.train_dataloader.dataset.pipeline)
+    baseline_cfg = Config.fromfile(BASELINE_CONFIG)
+    our_pipe = Compose(baseline_cfg.train_dataloader.dataset.pipeline)
 
     def run_ours(paths):
         for p in paths:

@@ -3,7 +3,7 @@ import torch
 
 
 def exclude_bias_and_norm(p: torch.Tensor) -> bool:
-    """Biases and norm weights (1-D) get no weight decay and no LARS scaling."""
+    """1-D parameters (biases, norm weights): no weight decay, no LARS."""
     return p.ndim == 1
 
 
