@@ -3,7 +3,6 @@ VICRegLARS.step and in the GPU views, and a tiny Runner training run with
 the -gpuviews config (decode-only workers + views in the preprocessor)."""
 import os.path as osp
 
-import pytest
 import torch
 
 import projects.vicreg  # noqa: F401

@@ -27,46 +27,29 @@ ms (the CPU-views speed-up per core), mmpretrain / official, and official /
 gpuviews_worker (CPU work saved per pair by the GPU views).
 
     python tools/analysis_tools/bench_views.py --small   # < 1 min
-    python tools/analysis_tools/bench_views.py           # 512 images
+    python tools/analysis_tools/bench_views.py           # 256 images
 """
-import argparse
-import json
 import os
 import os.path as osp
-import statistics
 import sys
 import tempfile
-import time
 
 import numpy as np
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+HERE = osp.dirname(osp.abspath(__file__))
+ROOT = osp.dirname(osp.dirname(HERE))
+for _p in (ROOT, HERE):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+import harness as H  # noqa: E402
 
 BASELINE_CONFIG = osp.join(ROOT, 'configs/vicreg/'
-                       'vicreg_resnet50_1xb128-coslr-230e_unlabeled.py')
+                           'vicreg_resnet50_1xb128-coslr-230e_unlabeled.py')
 GPU_CONFIG = osp.join(ROOT, 'configs/vicreg/'
                       'vicreg_resnet50_1xb128-coslr-230e_unlabeled-'
                       'gpuviews.py')
-
-
-def make_pngs(folder, num, size=224, seed=0):
-    """Photo-like PNGs: smooth colour fields plus texture noise."""
-    from PIL import Image
-    rng = np.random.default_rng(seed)
-    paths = []
-    for k in range(num):
-        base = rng.integers(0, 256, (size // 16, size // 16, 3), np.uint8)
-        img = np.asarray(
-            Image.fromarray(base).resize((size, size), Image.BICUBIC),
-            dtype=np.int16)
-        img = img + rng.normal(0, 6, img.shape).astype(np.int16)
-        p = osp.join(folder, f'{k}.PNG')
-        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(p)
-        paths.append(p)
-    return paths
 
 
 def build_variants(args):
@@ -148,9 +131,7 @@ def build_variants(args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--small', action='store_true',
-                        help='few images and rounds (CPU, < 1 min)')
+    parser = H.make_parser(__doc__)
     parser.add_argument('--images', type=int, default=None)
     parser.add_argument('--rounds', type=int, default=None)
     parser.add_argument('--cpu-batch', type=int, default=16)
@@ -158,8 +139,8 @@ def main():
     parser.add_argument('--skip-cpu-gpuviews', action='store_true')
     parser.add_argument('--threads', type=int, default=1)
     args = parser.parse_args()
-    images = args.images or (24 if args.small else 256)
-    rounds = args.rounds or (3 if args.small else 7)
+    H.apply_preset(args, small=dict(images=24, rounds=3),
+                   full=dict(images=256, rounds=7))
     torch.set_num_threads(args.threads)
     os.environ.setdefault('OMP_NUM_THREADS', str(args.threads))
     try:
@@ -171,33 +152,27 @@ def main():
     torch.manual_seed(0)
 
     with tempfile.TemporaryDirectory() as tmp:
-        paths = make_pngs(tmp, images)
+        paths = H.make_pngs(tmp, args.images)
         args.paths = paths
         variants = build_variants(args)
         for fn in variants.values():  # warm-up (imports, caches)
             fn(paths[:4])
-        times = {k: [] for k in variants}
-        for r in range(rounds):
-            order = list(variants) if r % 2 == 0 else list(variants)[::-1]
-            for name in order:
-                t0 = time.perf_counter()
-                variants[name](paths)
-                times[name].append(
-                    (time.perf_counter() - t0) * 1e3 / len(paths))
-    res = {}
+        # the gpuviews_device variant synchronises itself
+        times, _ = H.interleave(
+            {name: (lambda fn=fn: fn(paths)) for name, fn in variants.items()},
+            args.rounds)
+    ms = {}
     for name, ts in times.items():
-        res[name] = statistics.median(ts)
-        print(json.dumps(dict(
-            bench='views', variant=name, ms_per_pair=round(res[name], 3),
-            runs_ms=[round(t, 3) for t in ts], images=images,
-            threads=args.threads, small=args.small)), flush=True)
-    print(json.dumps(dict(
-        bench='views', metric='ratio',
-        official_over_ours=round(res['official'] / res['ours'], 3),
-        mmpretrain_over_official=round(res['mmpretrain'] / res['official'],
-                                       3),
+        per_pair = [t * 1e3 / len(paths) for t in ts]
+        ms[name] = H.median(per_pair)
+        H.emit('views', variant=name, ms_per_pair=round(ms[name], 3),
+               runs_ms=[round(t, 3) for t in per_pair], images=args.images,
+               threads=args.threads, small=args.small)
+    H.emit_ratio(
+        'views', official_over_ours=round(ms['official'] / ms['ours'], 3),
+        mmpretrain_over_official=round(ms['mmpretrain'] / ms['official'], 3),
         official_over_gpuviews_worker=round(
-            res['official'] / res['gpuviews_worker'], 2))), flush=True)
+            ms['official'] / ms['gpuviews_worker'], 2))
 
 
 if __name__ == '__main__':

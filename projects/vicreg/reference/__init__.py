@@ -12,9 +12,10 @@ from .loss import off_diagonal, official_loss_terms
 from .model import OfficialVICReg
 from .projector import official_projector
 from .schedule import official_lr
+from .train_step import build_official_step
 
 __all__ = [
     'official_train_transform', 'OfficialLARS', 'exclude_bias_and_norm',
     'off_diagonal', 'official_loss_terms', 'OfficialVICReg',
-    'official_projector', 'official_lr'
+    'official_projector', 'official_lr', 'build_official_step'
 ]

@@ -24,4 +24,5 @@ class OfficialVICReg(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         x = self.projector(self.backbone(x))
         y = self.projector(self.backbone(y))
-        return sum(official_loss_terms(x, y, **self.coeffs).values())
+        t = official_loss_terms(x, y, **self.coeffs)
+        return t['loss_inv'] + t['loss_var'] + t['loss_cov']
