@@ -11,3 +11,54 @@ os.environ['PYTHONPATH'] = ROOT + (
     else '')
 
 import projects  # noqa: E402,F401  (compatibility fixes first)
+
+import contextlib  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+# Tensor -> Python conversions that wait for a CUDA stream to drain.
+HOST_SYNC_METHODS = ('item', 'tolist', 'numpy', '__bool__', '__float__',
+                     '__int__', '__index__', 'nonzero')
+
+
+@contextlib.contextmanager
+def _no_host_sync():
+    saved = {n: getattr(torch.Tensor, n) for n in HOST_SYNC_METHODS}
+
+    def boom(name):
+
+        def f(*args, **kwargs):
+            raise AssertionError(f'host sync: Tensor.{name}')
+
+        return f
+
+    try:
+        for n in HOST_SYNC_METHODS:
+            setattr(torch.Tensor, n, boom(n))
+        yield
+    finally:
+        for n, f in saved.items():
+            setattr(torch.Tensor, n, f)
+
+
+@pytest.fixture
+def no_host_sync():
+    """Context manager failing on any host synchronisation inside it (on CPU
+    these calls are cheap, so the test sees what a GPU run would pay)."""
+    return _no_host_sync
+
+
+@pytest.fixture(scope='session')
+def transformers5_site(tmp_path_factory) -> str:
+    """A site folder holding a transformers 5 stand-in
+    (tests/data/transformers5) with its dist-info, to put on PYTHONPATH."""
+    import shutil
+    site = tmp_path_factory.mktemp('transformers5_site')
+    shutil.copytree(osp.join(ROOT, 'tests', 'data', 'transformers5'),
+                    site / 'transformers')
+    info = site / 'transformers-5.0.0.dist-info'
+    info.mkdir()
+    (info / 'METADATA').write_text(
+        'Metadata-Version: 2.1\nName: transformers\nVersion: 5.0.0\n')
+    return str(site)

@@ -2,6 +2,7 @@
 mmengine logs."""
 import importlib.util
 import json
+import re
 import os.path as osp
 import subprocess
 import sys
@@ -41,8 +42,9 @@ def _vicreg_records(n=20, start=1):
         recs.append({
             'lr': 0.15 * i / n, 'data_time': 0.01, 'time': 0.2,
             'loss': 40 - i, 'loss_inv': 10 - i / 4, 'loss_var': 5 - i / 10,
-            'loss_cov': 1 + i / 50, 'std_mean': 0.1 + i / 100,
-            'embedding_rank': 100 + i, 'epoch': 1 + i // 10, 'iter': i * 10,
+            'loss_cov': 1 + i / 50, 'emb_std': 0.1 + i / 100,
+            'rankme': 100 + i, 'rankme_ratio': 0.5 + i / 100,
+            'std_coeff': 25.0, 'epoch': 1 + i // 10, 'iter': i * 10,
             'memory': 0, 'step': i * 10})
     return recs
 
@@ -87,11 +89,14 @@ def test_plot_vicreg(tmp_path):
     assert _is_png(out / 'vicreg_r18_collapse.png')
     assert not (out / 'vicreg_r18_val.png').exists()
     train, val = plot_logs.read_work_dir(str(wd))
-    assert plot_logs.detect_kind(train, val, __import__('re').compile(
-        'std|rank')) == 'vicreg'
-    # collapse keys are the std/rank ones, not losses
-    keys = plot_logs.numeric_keys(train, lambda k: 'std' in k or 'rank' in k)
-    assert keys == ['std_mean', 'embedding_rank']
+    collapse_re = re.compile(plot_logs.COLLAPSE_PATTERN)
+    assert plot_logs.detect_kind(train, val, collapse_re) == 'vicreg'
+    # exactly the keys CollapseMonitorHook logs; not a look-alike key
+    # ('std_coeff') that a loose 'std|rank' pattern would also plot
+    keys = plot_logs.numeric_keys(train,
+                                  lambda k: bool(collapse_re.search(k)))
+    assert keys == ['emb_std', 'rankme', 'rankme_ratio']
+    assert re.search('std|rank', 'std_coeff')  # the loose pattern's miss
 
 
 def test_plot_detector(tmp_path):

@@ -180,52 +180,6 @@ def test_color_jitter_view_runs_with_numpy2():
 
 
 # ------------------------------------------------------- transformers >= 5
-FAKE_TRANSFORMERS = '''
-"""Stand-in for transformers 5: every module and name the 4.x-era OpenMMLab
-code imports exists, except that `transformers.modeling_utils` hands out None
-for the base classes that moved in 5.x, so mmpretrain's BLIP fails as with
-the real release (a TypeError at import)."""
-import importlib.abc, importlib.machinery, sys, types
-__version__ = '5.0.0'
-__path__ = []
-
-
-def _name(module, name):
-    if name.startswith('__'):
-        raise AttributeError(name)
-    if module == 'transformers.modeling_utils':
-        return None
-    return type(name, (), {})
-
-
-def __getattr__(name):
-    return _name(__name__, name)
-
-
-class _Stub(types.ModuleType):
-    __path__ = []
-
-    def __getattr__(self, name):
-        return _name(self.__name__, name)
-
-
-class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, name, path, target=None):
-        # submodules are lower case; `from transformers import Cls` must
-        # not find a module named Cls
-        if name.startswith('transformers.') and name.islower():
-            return importlib.machinery.ModuleSpec(name, self, is_package=True)
-
-    def create_module(self, spec):
-        return _Stub(spec.name)
-
-    def exec_module(self, module):
-        pass
-
-
-sys.meta_path.insert(0, _Finder())
-'''
-
 BUILD_AND_TRAIN = textwrap.dedent('''
     import sys
     if sys.argv[1] == 'compat':
@@ -255,22 +209,14 @@ BUILD_AND_TRAIN = textwrap.dedent('''
 ''')
 
 
-def _run_with_fake_transformers(tmp_path, mode):
-    pkg = tmp_path / 'site' / 'transformers'
-    pkg.mkdir(parents=True)
-    (pkg / '__init__.py').write_text(FAKE_TRANSFORMERS)
-    info = tmp_path / 'site' / 'transformers-5.0.0.dist-info'
-    info.mkdir()
-    (info / 'METADATA').write_text(
-        'Metadata-Version: 2.1\nName: transformers\nVersion: 5.0.0\n')
-    env = dict(os.environ,
-               PYTHONPATH=f"{tmp_path / 'site'}{os.pathsep}{ROOT}")
+def _run_with_fake_transformers(site, mode):
+    env = dict(os.environ, PYTHONPATH=f'{site}{os.pathsep}{ROOT}')
     return subprocess.run([sys.executable, '-c', BUILD_AND_TRAIN, mode],
                           env=env, capture_output=True, text=True, cwd=ROOT)
 
 
-def test_transformers5_stand_in_breaks_without_compat(tmp_path):
-    out = _run_with_fake_transformers(tmp_path, 'plain')
+def test_transformers5_stand_in_breaks_without_compat(transformers5_site):
+    out = _run_with_fake_transformers(transformers5_site, 'plain')
     assert out.returncode != 0
     # the crash comes from mmpretrain code imported only when
     # WITH_MULTIMODAL (models/utils/huggingface.py, models/multimodal/)
@@ -278,8 +224,8 @@ def test_transformers5_stand_in_breaks_without_compat(tmp_path):
     assert 'huggingface.py' in out.stderr or 'multimodal' in out.stderr
 
 
-def test_transformers5_stand_in_works_with_compat(tmp_path):
-    out = _run_with_fake_transformers(tmp_path, 'compat')
+def test_transformers5_stand_in_works_with_compat(transformers5_site):
+    out = _run_with_fake_transformers(transformers5_site, 'compat')
     assert out.returncode == 0, out.stderr[-3000:]
     assert 'built and trained' in out.stdout
 

@@ -6,7 +6,6 @@ import os
 import os.path as osp
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
@@ -40,6 +39,10 @@ def _digest(root):
             with open(p, 'rb') as f:
                 h.update(f.read())
     return h.hexdigest()
+
+
+def _mtimes(root):
+    return {p: p.stat().st_mtime_ns for p in root.rglob('*') if p.is_file()}
 
 
 @pytest.fixture(scope='module')
@@ -126,13 +129,11 @@ def test_deterministic(tmp_path, demo):
 
 def test_idempotent_and_regenerates(tmp_path, capsys):
     out = _make(tmp_path / 'd')
-    stamp = (out / 'unlabeled' / '0.PNG').stat().st_mtime_ns
+    stamps = _mtimes(out)
     capsys.readouterr()
-    t0 = time.time()
     _make(out)
     assert 'nothing to do' in capsys.readouterr().out
-    assert time.time() - t0 < 2
-    assert (out / 'unlabeled' / '0.PNG').stat().st_mtime_ns == stamp
+    assert _mtimes(out) == stamps  # no file rewritten
     # other parameters: regenerated, old files gone
     _make(out, '--num-val', '2')
     assert sorted(os.listdir(out / 'labeled' / 'validation' / 'images')) == [
@@ -161,14 +162,13 @@ def test_refuses_foreign_data(tmp_path):
 
 
 @pytest.mark.slow
-def test_default_size_is_fast(tmp_path):
-    """The defaults (2000/300/100) are generated in seconds by the CLI."""
-    t0 = time.time()
+def test_default_size_cli(tmp_path):
+    """The CLI generates the default sizes (2000/300/100) with every demo
+    class used; its speed is a docs/performance.md figure, not a test."""
     res = subprocess.run([sys.executable, SCRIPT, '--out',
                           str(tmp_path / 'demo'), '--quiet'],
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
-    elapsed = time.time() - t0
     man = json.loads((tmp_path / 'demo' / 'manifest.json').read_text())
     assert (man['num_unlabeled'], man['num_train'], man['num_val']) == (
         2000, 300, 100)
@@ -176,4 +176,3 @@ def test_default_size_is_fast(tmp_path):
     for f in (tmp_path / 'demo' / 'labeled' / 'training' / 'labels').iterdir():
         labels.update(yaml.safe_load(f.read_text())['labels'])
     assert labels == set(gen.DEMO_CLASS_NAMES)
-    assert elapsed < 120, f'generation took {elapsed:.0f} s'

@@ -1,9 +1,10 @@
 """Every benchmark of tools/analysis_tools runs in a reduced --small mode and
 keeps its output contract (JSON lines, the ratio line last, op counts where
 promised), so the one-shot GPU run (gpu_bench.sh) does not fail on a broken
-script. They run with the transformers-5 stand-in of test_compat.py on the
-path, as the GPU image has transformers 5 (a script importing mmpretrain
-before projects.compat fails there). Timings are not checked here."""
+script. They run with a transformers-5 stand-in on the path (conftest's
+``transformers5_site``), as the GPU image has transformers 5 (a script
+importing mmpretrain before projects.compat fails there). Timings are not
+checked here."""
 import json
 import os
 import os.path as osp
@@ -11,8 +12,6 @@ import subprocess
 import sys
 
 import pytest
-
-from test_compat import FAKE_TRANSFORMERS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 B = osp.join(ROOT, 'tools', 'analysis_tools')
@@ -29,17 +28,6 @@ CASES = {
     'coco_eval': ['bench_coco_eval.py', '--small', '--images', '40',
                   '--rounds', '1'],
 }
-
-
-@pytest.fixture(scope='module')
-def transformers5_site(tmp_path_factory):
-    site = tmp_path_factory.mktemp('site')
-    (site / 'transformers').mkdir()
-    (site / 'transformers' / '__init__.py').write_text(FAKE_TRANSFORMERS)
-    (site / 'transformers-5.0.0.dist-info').mkdir()
-    (site / 'transformers-5.0.0.dist-info' / 'METADATA').write_text(
-        'Metadata-Version: 2.1\nName: transformers\nVersion: 5.0.0\n')
-    return str(site)
 
 
 def _run(args, site):

@@ -5,6 +5,7 @@ PIL functional ops and ``ImageFilter.GaussianBlur``; the parameter
 distributions are checked against the formulas (torchvision's
 ``ColorJitter.get_params`` ranges, the official blur draw)."""
 import itertools
+import os.path as osp
 
 import cv2
 import numpy as np
@@ -15,6 +16,10 @@ from PIL import Image, ImageFilter
 from scipy import stats
 
 from projects.vicreg.datasets import fast_views as FV
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+BASELINE_CONFIG = osp.join(
+    ROOT, 'configs/vicreg/vicreg_resnet50_1xb128-coslr-230e_unlabeled.py')
 
 
 def _image(seed=0, size=96):
@@ -186,52 +191,130 @@ def test_blur_and_grayscale_rates_and_sigma_distribution():
 
 
 # --------------------------------------------------------- pipeline and errors
-def test_seed_config_views_close_to_official_in_distribution(tmp_path):
-    """Whole views: the seed config's pipeline vs the official transform on
-    the same PNG, many draws each: per-view mean and contrast follow the
-    same distributions (two-sample KS)."""
-    import torch
-    from mmengine.config import Config
-    from mmengine.dataset import Compose
-    from mmengine.registry import DefaultScope
+def _view_ops(pipeline):
+    """The two op lists inside the pipeline's MultiView."""
+    multi = next(t for t in pipeline if t['type'] == 'MultiView')
+    return multi['transforms']
 
-    from tools.analysis_tools.bench_views import (SEED_CONFIG,
-                                                  official_train_transform)
-    path = str(tmp_path / 'a.png')
-    Image.fromarray(_image(4, 224)).save(path)
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        pipe = Compose(Config.fromfile(SEED_CONFIG).train_dataloader.dataset
-                       .pipeline)
+
+def _without(op_type, views=(0, 1)):
+    def edit(pipeline):
+        for v in views:
+            ops = _view_ops(pipeline)[v]
+            ops[:] = [t for t in ops if t['type'] != op_type and not any(
+                u['type'] == op_type for u in t.get('transforms', []))]
+    return edit
+
+
+def _brightness(value):
+    def edit(pipeline):
+        for ops in _view_ops(pipeline):
+            for t in ops:
+                for u in t.get('transforms', []):
+                    if u['type'] == 'FastColorJitter':
+                        u['brightness'] = value
+    return edit
+
+
+def _sharpness(x):
+    return (x[:, :, 1:] - x[:, :, :-1]).abs().mean()
+
+
+def _colourfulness(x):
+    return x.std(0).mean()
+
+
+def _left_minus_right(x):
+    """Sees the flip: the test image is brighter on its right, so unflipped
+    views are mostly negative, flipped ones mostly positive."""
+    w = x.shape[-1] // 2
+    return x[..., :w].mean() - x[..., w:].mean()
+
+
+KS_STATS = dict(mean=lambda x: x.mean(), std=lambda x: x.std(),
+                sharpness=_sharpness, colourfulness=_colourfulness,
+                left_minus_right=_left_minus_right)
+KS_DRAWS = 300
+
+
+def _view_stats(views):
+    """Per view and statistic, the values over the draws, rounded: grey views
+    are exactly 0 in ours and ~1e-9 after the official's normalise /
+    de-normalise, a tie KS would count."""
+    return {(v, name): [round(float(f(p[v])), 4) for p in views]
+            for v in (0, 1) for name, f in KS_STATS.items()}
+
+
+@pytest.fixture(scope='module')
+def ks_image(tmp_path_factory):
+    import torch
+    rgb = _image(4, 224).astype(np.int16)
+    rgb = rgb + np.linspace(-40, 40, 224).astype(np.int16)[None, :, None]
+    path = str(tmp_path_factory.mktemp('ks') / 'a.png')
+    Image.fromarray(np.clip(rgb, 0, 255).astype(np.uint8)).save(path)
+    from projects.vicreg.reference import official_train_transform
     official = official_train_transform()
     mean = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
     std = torch.tensor([0.229, 0.224, 0.225])[:, None, None]
     np.random.seed(2)
     torch.manual_seed(2)
-    n = 300
-    ours, ref = [], []
     img = Image.open(path).convert('RGB')
-    for _ in range(n):
+    ref = [[v * std + mean for v in official(img)] for _ in range(KS_DRAWS)]
+    return path, _view_stats(ref)
+
+
+def _ks_pvalues(ks_image, edit=None):
+    """Two-sample KS p-value per (view, statistic): the baseline config's
+    views (optionally edited) vs the official transform, same PNG."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.dataset import Compose
+    from mmengine.registry import DefaultScope
+    path, ref = ks_image
+    pipeline = Config.fromfile(BASELINE_CONFIG).train_dataloader.dataset \
+        .pipeline
+    if edit is not None:
+        edit(pipeline)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        pipe = Compose(pipeline)
+    np.random.seed(2)
+    torch.manual_seed(2)
+    ours = []
+    for _ in range(KS_DRAWS):
         out = pipe(dict(img_path=path))['inputs']
         assert len(out) == 2 and out[0].dtype == torch.uint8
         assert out[0].shape == out[1].shape == (3, 224, 224)
         ours.append([v.flip(0).float() / 255 for v in out])  # BGR -> RGB
-        ref.append([v * std + mean for v in official(img)])
-    def sharpness(x):
-        return (x[:, :, 1:] - x[:, :, :-1]).abs().mean()
+    ours = _view_stats(ours)
+    return {k: stats.ks_2samp(ours[k], ref[k]).pvalue for k in ref}
 
-    def colourfulness(x):
-        return x.std(0).mean()
 
-    # Rounded: grey views are exactly 0 in ours and ~1e-9 after the
-    # official's normalise / de-normalise, a tie KS would count.
-    # Measured with these seeds: all p >= 0.09; the test fails (p < 1e-3 on
-    # some statistic) when our pipeline drops the jitter, drops the first
-    # view's blur, widens brightness to 0.8, or drops the grayscale.
-    for view in (0, 1):
-        for stat in (torch.mean, torch.std, sharpness, colourfulness):
-            a = [round(float(stat(p[view])), 4) for p in ours]
-            b = [round(float(stat(p[view])), 4) for p in ref]
-            assert stats.ks_2samp(a, b).pvalue > 1e-3, (view, stat)
+def test_baseline_config_views_close_to_official_in_distribution(ks_image):
+    """Whole views: the baseline config's pipeline vs the official transform
+    on the same PNG, many draws each: per-view brightness, contrast,
+    sharpness, colourfulness and left-right balance follow the same
+    distributions (two-sample KS). The negative controls below show that
+    each of these properties, when wrong, fails this bound."""
+    p = _ks_pvalues(ks_image)
+    print('min KS p-value', min(p.values()))
+    low = {k: v for k, v in p.items() if v <= 1e-3}
+    assert not low, low
+
+
+@pytest.mark.parametrize('edit,fails_on', [
+    (_without('FastColorJitter'), 'colourfulness'),
+    (_without('FastGaussianBlur', views=(0, )), 'sharpness'),
+    (_without('FastRandomGrayscale'), 'colourfulness'),
+    (_brightness(0.8), 'mean'),
+    (_without('RandomFlip'), 'left_minus_right'),
+], ids=['no_jitter', 'no_view1_blur', 'no_grayscale', 'brightness_0.8',
+        'no_flip'])
+def test_ks_negative_controls(ks_image, edit, fails_on):
+    """Each broken pipeline fails the bound of the test above, on (at
+    least) the statistic made to see it."""
+    p = _ks_pvalues(ks_image, edit)
+    low = {name for (_, name), v in p.items() if v <= 1e-3}
+    assert fails_on in low, p
 
 
 def test_bad_inputs_raise_clear_errors():

@@ -1,10 +1,8 @@
 """Performance-related runtime checks on CPU: no host synchronisation in
 VICRegLARS.step and in the GPU views, and a tiny Runner training run with
 the -gpuviews config (decode-only workers + views in the preprocessor)."""
-import contextlib
 import os.path as osp
 
-import pytest
 import torch
 
 import projects.vicreg  # noqa: F401
@@ -14,31 +12,7 @@ from projects.vicreg.engine import VICRegLARS
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-@contextlib.contextmanager
-def no_host_sync():
-    """Fail on the Tensor -> Python conversions that synchronise a CUDA
-    stream (.item(), bool(), .tolist(), int/float(), nonzero)."""
-    names = ['item', '__bool__', 'tolist', '__int__', '__float__',
-             'nonzero', '__index__']
-    saved = {n: getattr(torch.Tensor, n) for n in names}
-
-    def boom(name):
-
-        def f(*a, **k):
-            raise AssertionError(f'host sync: Tensor.{name}')
-
-        return f
-
-    try:
-        for n in names:
-            setattr(torch.Tensor, n, boom(n))
-        yield
-    finally:
-        for n, f in saved.items():
-            setattr(torch.Tensor, n, f)
-
-
-def test_lars_step_is_sync_free():
+def test_lars_step_is_sync_free(no_host_sync):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(8, 16),
                                 torch.nn.BatchNorm1d(16),
@@ -51,7 +25,7 @@ def test_lars_step_is_sync_free():
         opt.step()
 
 
-def test_gpu_views_are_sync_free():
+def test_gpu_views_are_sync_free(no_host_sync):
     imgs = torch.randint(0, 256, (3, 3, 40, 48), dtype=torch.uint8)
     with no_host_sync():
         G.vicreg_views(imgs, size=32,

@@ -282,7 +282,6 @@ def test_one_rank_dies_job_ends_with_message(tmp_path):
     out = ''.join(lines)
     print(f'rank 1 killed: torchrun exited {rc} after {took:.1f}s')
     assert rc != 0
-    assert took < 60, out[-3000:]
     assert 'ChildFailedError' in out or 'failed' in out.lower()
     assert 'Signal 9' in out or 'SIGKILL' in out, out[-3000:]
     assert not _rank_pids(proc.pid)

@@ -8,6 +8,7 @@ import torch.nn as nn
 
 from projects.compat import safe_torch_load
 from projects.vicreg.models.losses import VICRegLoss
+from projects.vicreg.reference import official_loss_terms
 
 SIM, STD, COV, EPS = 25.0, 25.0, 1.0, 1e-4
 
@@ -65,6 +66,15 @@ def test_loss_value_and_input_grads_match_formula():
     sum(ref.values()).backward()
     torch.testing.assert_close(za1.grad, za2.grad, rtol=1e-9, atol=1e-12)
     torch.testing.assert_close(zb1.grad, zb2.grad, rtol=1e-9, atol=1e-12)
+
+
+def test_loss_matches_official_code():
+    """The paper formula above and main_vicreg.py agree with ours."""
+    za, zb = _embeddings(seed=3)
+    ours = VICRegLoss()(za, zb)
+    official = official_loss_terms(za, zb, sim=SIM, std=STD, cov=COV)
+    for k in ours:
+        torch.testing.assert_close(ours[k], official[k], rtol=1e-10, atol=0)
 
 
 def test_coefficients_scale_each_term():

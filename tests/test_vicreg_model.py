@@ -13,29 +13,17 @@ from mmengine.registry import init_default_scope
 import projects.vicreg  # noqa: F401
 import projects.vicreg.engine.hooks.collapse_monitor_hook as cmh
 from mmpretrain.registry import MODELS
+from projects.vicreg.reference import official_projector
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CFG = osp.join(ROOT, 'configs/vicreg')
-SEED = osp.join(CFG, 'vicreg_resnet50_1xb128-coslr-230e_unlabeled.py')
+BASELINE = osp.join(CFG, 'vicreg_resnet50_1xb128-coslr-230e_unlabeled.py')
 DEMO = osp.join(CFG, 'vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py')
 
 
-def official_projector(embedding: int, mlp: str) -> nn.Sequential:
-    """main_vicreg.py ``Projector``, verbatim."""
-    mlp_spec = f'{embedding}-{mlp}'
-    layers = []
-    f = list(map(int, mlp_spec.split('-')))
-    for i in range(len(f) - 2):
-        layers.append(nn.Linear(f[i], f[i + 1]))
-        layers.append(nn.BatchNorm1d(f[i + 1]))
-        layers.append(nn.ReLU(True))
-    layers.append(nn.Linear(f[-2], f[-1], bias=False))
-    return nn.Sequential(*layers)
-
-
-def test_seed_neck_is_the_official_projector():
+def test_baseline_neck_is_the_official_projector():
     init_default_scope('mmpretrain')
-    neck_cfg = Config.fromfile(SEED).model.neck
+    neck_cfg = Config.fromfile(BASELINE).model.neck
     assert (neck_cfg.in_channels, neck_cfg.hid_channels,
             neck_cfg.out_channels) == (2048, 8192, 8192)
     # Same flags, small widths (and BN1d: SyncBN needs CUDA when distributed)
@@ -111,3 +99,18 @@ def test_hook_logs_and_warns(collapsed, monkeypatch):
     runner.iter = 10  # not a multiple of the interval: nothing logged
     hook.after_train_iter(runner, batch_idx=0)
     assert len(hub.get_scalar('train/emb_std').data[0]) == 1
+
+
+def test_head_reports_the_gather_once_and_loss_is_pure(monkeypatch):
+    import projects.vicreg.models.heads.vicreg_head as vh
+    logged = []
+    monkeypatch.setattr(vh, 'print_log', lambda msg, **kw: logged.append(msg))
+    head = MODELS.build(dict(type='VICRegHead', loss=dict(type='VICRegLoss')))
+    z = torch.randn(4, 8)
+    first = head.loss(z, z + 0.1)
+    second = head.loss(z, z + 0.1)
+    assert len(logged) == 1
+    assert 'over 4 embeddings gathered from 1 process(es) (local batch 4)' \
+        in logged[0]
+    for k in first:  # same inputs, same terms: no state in the loss
+        torch.testing.assert_close(first[k], second[k])

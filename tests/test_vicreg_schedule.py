@@ -10,30 +10,15 @@ from mmengine.registry import init_default_scope
 
 import projects.vicreg  # noqa: F401
 from mmpretrain.registry import PARAM_SCHEDULERS
+from projects.vicreg.reference import official_lr
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SEED = osp.join(ROOT, 'configs/vicreg/vicreg_resnet50_1xb128-coslr-230e_unlabeled.py')  # noqa: E501
+BASELINE = osp.join(ROOT, 'configs/vicreg/vicreg_resnet50_1xb128-coslr-230e_unlabeled.py')  # noqa: E501
 IN1K = osp.join(ROOT, 'configs/vicreg/vicreg_resnet50_32xb64-coslr-1000e_in1k.py')  # noqa: E501
 
 
-def official_lr(step, base_lr, batch_size, epochs, iters_per_epoch):
-    """main_vicreg.py adjust_learning_rate, verbatim maths."""
-    max_steps = epochs * iters_per_epoch
-    warmup_steps = 10 * iters_per_epoch
-    base_lr = base_lr * batch_size / 256
-    if step < warmup_steps:
-        lr = base_lr * step / warmup_steps
-    else:
-        step -= warmup_steps
-        max_steps -= warmup_steps
-        q = 0.5 * (1 + math.cos(math.pi * step / max_steps))
-        end_lr = base_lr * 0.001
-        lr = base_lr * q + end_lr * (1 - q)
-    return lr
-
-
 @pytest.mark.parametrize('config,world_size,base_lr,epochs', [
-    (SEED, 1, 0.15, 230),
+    (BASELINE, 1, 0.15, 230),
     (IN1K, 32, 0.2, 1000),
 ])
 def test_schedule_matches_official(config, world_size, base_lr, epochs):

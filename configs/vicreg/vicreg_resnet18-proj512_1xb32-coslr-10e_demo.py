@@ -1,18 +1,33 @@
 # VICReg on CPU in minutes: ResNet-18, 64px crops, 512-512-512 expander,
 # plain BN (SyncBN cannot run on CPU processes), fp32. Used by the tests and
-# the demo (~1 min per epoch on 2000 images on 2 CPU cores). Data:
+# the demo (timings: docs/performance.md). Data:
 #   python tools/generate_demo_data.py --out data/demo   (full demo), or
 #   python -m projects.vicreg.demo_data data/demo/unlabeled --num 512
 _base_ = ['./vicreg_resnet50_1xb128-coslr-230e_unlabeled.py']
 
+# 64px crops; the blur sigma in pixels scales with the crop (official: 0.1-2.0
+# at 224px).
 crop = 64
-# Blur sigma in pixels scales with the crop (official: 0.1-2.0 at 224px).
-train_pipeline = _base_.train_pipeline
-for _view in train_pipeline[1].transforms:  # MultiView's two view pipelines
-    _view[0].scale = crop  # RandomResizedCrop
-    _view[4].sigma = (0.1 * crop / 224, 2.0 * crop / 224)  # FastGaussianBlur
-del _view
-view_pipeline1, view_pipeline2 = train_pipeline[1].transforms  # as used
+blur_sigma = (0.1 * crop / 224, 2.0 * crop / 224)
+view_crop = dict(_base_.view_crop, scale=crop)
+view1_blur = dict(_base_.view1_blur, sigma=blur_sigma)
+view2_blur = dict(_base_.view2_blur, sigma=blur_sigma)
+view_pipeline1 = [
+    view_crop, _base_.view_flip, _base_.view_jitter, _base_.view_grayscale,
+    view1_blur, _base_.view1_solarize
+]
+view_pipeline2 = [
+    view_crop, _base_.view_flip, _base_.view_jitter, _base_.view_grayscale,
+    view2_blur, _base_.view2_solarize
+]
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='MultiView',
+        num_views=[1, 1],
+        transforms=[view_pipeline1, view_pipeline2]),
+    dict(type='PackInputs')
+]
 train_dataloader = dict(
     batch_size=32,
     num_workers=2,
@@ -27,17 +42,19 @@ model = dict(
         norm_cfg=dict(type='BN1d')))
 
 # A higher base lr than the paper's 0.2: with LARS (eta 1e-3) each step moves
-# a weight by about lr * 1e-3 of its norm, so at lr 0.2 * 32/256 the 620 steps
-# of this demo barely leave the initialisation (measured here: loss 21.5 ->
-# 21.4 over 10 epochs); base 8.0 (lr 1.0 at batch 32) brought the invariance
-# term from 4.3 to 1.8 within 3 epochs.
+# a weight by about lr * 1e-3 of its norm, so at lr 0.2 * 32/256 the few
+# hundred steps of this demo barely leave the initialisation (the runs that
+# chose 8.0: docs/performance.md).
 optim_wrapper = dict(
     _delete_=True,
     type='OptimWrapper',
     optimizer=dict(_base_.optim_wrapper.optimizer, lr=8.0))
 
-param_scheduler = _base_.param_scheduler
-param_scheduler[0].end = param_scheduler[1].begin = 1  # warmup epochs
+warmup_epochs = 1
+param_scheduler = [
+    dict(_base_.warmup_lr, end=warmup_epochs),
+    dict(_base_.cosine_lr, begin=warmup_epochs)
+]
 train_cfg = dict(max_epochs=10)
 
 default_hooks = dict(

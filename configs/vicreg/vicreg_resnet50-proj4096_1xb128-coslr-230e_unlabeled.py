@@ -1,4 +1,4 @@
-# Ablation: expander width 4096-4096-4096 (the seed recipe uses 8192).
+# Ablation: expander width 4096-4096-4096 (the baseline recipe uses 8192).
 _base_ = ['./vicreg_resnet50_1xb128-coslr-230e_unlabeled.py']
 
 model = dict(neck=dict(hid_channels=4096, out_channels=4096))

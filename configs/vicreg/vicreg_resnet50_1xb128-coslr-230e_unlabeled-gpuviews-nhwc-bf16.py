@@ -12,4 +12,3 @@ _base_ = ['./vicreg_resnet50_1xb128-coslr-230e_unlabeled-gpuviews.py']
 data_preprocessor = dict(channels_last=True)
 optim_wrapper = dict(dtype='bfloat16')
 custom_hooks = [*_base_.custom_hooks, dict(type='ChannelsLastHook')]
-env_cfg = dict(cudnn_benchmark=True)

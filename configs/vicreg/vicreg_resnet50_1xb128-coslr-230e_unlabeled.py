@@ -1,4 +1,4 @@
-# VICReg seed recipe for the competition's 512,000 unlabeled 224x224 PNGs:
+# VICReg baseline recipe for the competition's 512,000 unlabeled 224x224 PNGs:
 # global batch 128, base lr 0.15 (-> lr 0.075 after auto_scale_lr), 230
 # epochs (4000 iterations per epoch, no ragged batch).
 #

@@ -1,14 +1,14 @@
 """AnchorGenerator that remembers its anchors and valid flags.
 
 mmdet's ``AnchorHead.get_anchors`` rebuilds the anchors of every FPN level
-each step and the valid flags once per *image* per level: ~85 small tensor
-ops per image, 685 of the ~6,900 top-level ops of a batch-8 Faster R-CNN
-training step (profiled, docs/performance.md). On a GPU each is a kernel
-launch. They depend only on the feature-map sizes, the padded image shape,
-dtype and device, which repeat from step to step (fixed-size inputs pad to
-the same shape), so ``CachedAnchorGenerator`` computes them once per key and
-returns the same tensors afterwards (callers only read them; the test runs a
-training step both ways and compares losses and gradients).
+each step and the valid flags once per *image* per level: many small tensor
+ops per image, each a kernel launch on a GPU (counts in
+docs/performance.md). They depend only on the feature-map sizes, the padded
+image shape, dtype and device, which repeat from step to step (fixed-size
+inputs pad to the same shape), so ``CachedAnchorGenerator`` computes them
+once per key and returns the same tensors afterwards (callers only read
+them; the test runs a training step both ways and compares losses and
+gradients).
 """
 from collections import OrderedDict
 from typing import List, Tuple

@@ -3,8 +3,8 @@
 mmdet's ``RPNHead`` turns scores into proposals image by image and, inside,
 level by level (``_predict_by_feat_single``): permute, sigmoid, sort, top-k
 gather, concatenation, box decoding, for each of the 5 FPN levels of each
-image: ~137 small ops per image, 1,096 of the ~6,100 top-level ops of a
-batch-8 training step (profiled, docs/performance.md). ``BatchedRPNHead``
+image: many small ops (kernel launches on a GPU) per image; counts in
+docs/performance.md. ``BatchedRPNHead``
 does the per-level part once for the whole batch (batched sort along the
 anchor axis, one decode of every image's candidates) and keeps mmdet's own
 per-image post-processing (size filter, NMS per image and level, top

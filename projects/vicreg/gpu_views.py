@@ -1,9 +1,9 @@
 """VICReg's two augmented views computed on batched tensors on the device.
 
 The official ``augmentations.py`` (and mmpretrain's
-``imagenet_bs32_byol.py`` views) run per image in PIL on CPU workers:
-11.5-12.9 ms per image pair on one core (docs/performance.md), i.e. ~13
-cores to feed 1150 pairs/s on one H200. Here the workers only decode and
+``imagenet_bs32_byol.py`` views) run per image in PIL on CPU workers, so a
+fast GPU needs many cores per device to be fed (docs/performance.md). Here
+the workers only decode and
 pack uint8 (``LoadImageFromFile`` + ``PackInputs``) and this module draws
 per-sample random parameters from the *same* distributions as the official
 transform and applies the ops to the whole batch on the GPU:

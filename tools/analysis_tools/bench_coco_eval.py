@@ -16,16 +16,20 @@ Prints one JSON line per library, then the identity/ratio line
 (pycocotools s / faster-coco-eval s). faster-coco-eval missing -> a line
 saying so (the ratio line is null).
 """
-import argparse
 import contextlib
 import copy
 import functools
 import io
-import json
-import statistics
-import time
+import os.path as osp
+import sys
 
 import numpy as np
+
+HERE = osp.dirname(osp.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+import harness as H  # noqa: E402
 
 
 def make_dataset(num_images, num_classes=100, dets_per_image=100, seed=0):
@@ -75,90 +79,91 @@ def make_dataset(num_images, num_classes=100, dets_per_image=100, seed=0):
     return dict(images=images, annotations=anns, categories=cats), dets
 
 
-def _run(coco_cls, eval_cls, gt_dict, dets):
-    """Seconds for loadRes + evaluate + accumulate + summarize, the 12
-    stats and the accumulated precision array."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        gt = coco_cls()
-        gt.dataset = copy.deepcopy(gt_dict)
-        gt.createIndex()
-        t0 = time.perf_counter()
-        dt = gt.loadRes(copy.deepcopy(dets))
-        ev = eval_cls(gt, dt, 'bbox')
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-        t = time.perf_counter() - t0
-    return t, np.asarray(ev.stats), np.asarray(ev.eval['precision'])
+class Evaluation:
+    """One library's evaluation: ``prepare()`` builds the ground-truth index
+    and copies the detections (untimed), ``run()`` is the timed part
+    (loadRes + evaluate + accumulate + summarize) and keeps the 12 stats and
+    the accumulated precision array."""
+
+    def __init__(self, coco_cls, eval_cls, gt_dict, dets):
+        self.coco_cls, self.eval_cls = coco_cls, eval_cls
+        self.gt_dict, self.dets = gt_dict, dets
+
+    def prepare(self):
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.gt = self.coco_cls()
+            self.gt.dataset = copy.deepcopy(self.gt_dict)
+            self.gt.createIndex()
+        self.dets_copy = copy.deepcopy(self.dets)
+
+    def run(self):
+        with contextlib.redirect_stdout(io.StringIO()):
+            dt = self.gt.loadRes(self.dets_copy)
+            ev = self.eval_cls(self.gt, dt, 'bbox')
+            ev.evaluate()
+            ev.accumulate()
+            ev.summarize()
+        self.stats = np.asarray(ev.stats)
+        self.precision = np.asarray(ev.eval['precision'])
 
 
-def run_pycocotools(gt_dict, dets):
+def pycocotools_evaluation(gt_dict, dets):
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
-    return _run(COCO, COCOeval, gt_dict, dets)
+    return Evaluation(COCO, COCOeval, gt_dict, dets)
 
 
-def run_faster(gt_dict, dets):
+def faster_evaluation(gt_dict, dets):
     from faster_coco_eval import COCO, COCOeval_faster
-    return _run(COCO, functools.partial(COCOeval_faster,
-                                        print_function=print),
-                gt_dict, dets)
+    return Evaluation(COCO, functools.partial(COCOeval_faster,
+                                              print_function=print),
+                      gt_dict, dets)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--small', action='store_true')
+    parser = H.make_parser(__doc__)
     parser.add_argument('--images', type=int, default=None)
     parser.add_argument('--rounds', type=int, default=None)
     args = parser.parse_args()
-    images = args.images or (300 if args.small else 5000)
-    rounds = args.rounds or 3
-    gt, dets = make_dataset(images)
-    runners = dict(pycocotools=run_pycocotools)
+    H.apply_preset(args, small=dict(images=300, rounds=3),
+                   full=dict(images=5000, rounds=3))
+    gt, dets = make_dataset(args.images)
+    evals = dict(pycocotools=pycocotools_evaluation(gt, dets))
     try:
         import faster_coco_eval
-        runners['faster_coco_eval'] = run_faster
+        evals['faster_coco_eval'] = faster_evaluation(gt, dets)
         fce_version = faster_coco_eval.__version__
     except ImportError:
         fce_version = None
-        print(json.dumps(dict(bench='coco_eval', faster_coco_eval=None,
-                              note='pip install faster-coco-eval==1.8.0')),
-              flush=True)
-    times = {k: [] for k in runners}
-    out = {}
-    for r in range(rounds):
-        order = list(runners) if r % 2 == 0 else list(runners)[::-1]
-        for name in order:
-            t, stats, prec = runners[name](gt, dets)
-            times[name].append(t)
-            out[name] = (stats, prec)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    for name in runners:
-        print(json.dumps(dict(
-            bench='coco_eval', lib=name, s=round(med[name], 3),
-            runs_s=[round(t, 3) for t in times[name]], images=images,
-            gt=len(gt['annotations']), dets=len(dets),
-            stats=[float(s) for s in out[name][0]],
-            version=fce_version if name != 'pycocotools' else None)),
-              flush=True)
-    if 'faster_coco_eval' in runners:
-        a, b = out['pycocotools'], out['faster_coco_eval']
-        diff = np.abs(a[0] - b[0])
-        pa, pb = a[1], b[1]
-        print(json.dumps(dict(
-            bench='coco_eval', metric='ratio',
+        H.emit('coco_eval', faster_coco_eval=None,
+               note='pip install faster-coco-eval==1.8.0')
+    times, _ = H.interleave({k: e.run for k, e in evals.items()},
+                            args.rounds,
+                            prepare=lambda name: evals[name].prepare())
+    med = {k: H.median(v) for k, v in times.items()}
+    for name, e in evals.items():
+        H.emit('coco_eval', lib=name, s=round(med[name], 3),
+               runs_s=[round(t, 3) for t in times[name]], images=args.images,
+               gt=len(gt['annotations']), dets=len(dets),
+               stats=[float(s) for s in e.stats],
+               version=fce_version if name != 'pycocotools' else None)
+    if 'faster_coco_eval' in evals:
+        a, b = evals['pycocotools'], evals['faster_coco_eval']
+        diff = np.abs(a.stats - b.stats)
+        pa, pb = a.precision, b.precision
+        H.emit_ratio(
+            'coco_eval',
             pycocotools_over_faster=round(
                 med['pycocotools'] / med['faster_coco_eval'], 2),
-            stats_identical=bool(np.array_equal(a[0], b[0])),
+            stats_identical=bool(np.array_equal(a.stats, b.stats)),
             stats_max_abs_diff=float(diff.max()),
             stats_differing=[int(i) for i in np.nonzero(diff)[0]],
             precision_identical=bool(pa.shape == pb.shape
                                      and np.array_equal(pa, pb)),
             precision_max_abs_diff=float(np.abs(pa - pb).max())
-            if pa.shape == pb.shape else None)), flush=True)
+            if pa.shape == pb.shape else None)
     else:
-        print(json.dumps(dict(bench='coco_eval', metric='ratio',
-                              pycocotools_over_faster=None)), flush=True)
+        H.emit_ratio('coco_eval', pycocotools_over_faster=None)
 
 
 if __name__ == '__main__':

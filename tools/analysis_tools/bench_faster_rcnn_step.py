@@ -1,4 +1,4 @@
-"""Faster R-CNN training step: our seed-recipe detector
+"""Faster R-CNN training step: our baseline-recipe detector
 (configs/faster_rcnn/faster-rcnn_r50-vicreg-pre_fpn_4xb2-70e_competition.py,
 mmdet ``model.train_step``, SGD lr 0.005 m 0.9 wd 5e-4 through mmengine's
 (Amp)OptimWrapper) vs torchvision's ``fasterrcnn_resnet50_fpn(num_classes=101,
@@ -33,13 +33,9 @@ Prints one JSON line per (precision, side) and the ratio line last
 (img/s ratios per precision: ours / torchvision, stock mmdet / torchvision,
 ours / stock mmdet).
 """
-import argparse
 import copy
-import json
 import os.path as osp
-import statistics
 import sys
-import time
 
 import torch
 
@@ -49,6 +45,7 @@ for p in (ROOT, HERE):
     if p not in sys.path:
         sys.path.insert(0, p)
 
+import harness as H  # noqa: E402
 from op_count import count_ops  # noqa: E402
 
 CONFIG = ('configs/faster_rcnn/'
@@ -113,11 +110,11 @@ def ours_wrapper(model, cfg, amp):
 args_bf16 = [False]
 
 
-def build_ref(args, device, H, W):
+def build_ref(args, device, height, width):
     import torchvision
     model = torchvision.models.detection.fasterrcnn_resnet50_fpn(
         weights=None, weights_backbone=None, num_classes=101,
-        min_size=min(H, W), max_size=max(H, W))
+        min_size=min(height, width), max_size=max(height, width))
     model = model.to(device)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -129,15 +126,16 @@ def make_inputs(args, device):
     from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
     g = torch.Generator().manual_seed(0)
-    B, H, W = args.batch, args.height, args.width
-    imgs = torch.randint(0, 256, (B, 3, H, W), generator=g,
+    B, height, width = args.batch, args.height, args.width
+    imgs = torch.randint(0, 256, (B, 3, height, width), generator=g,
                          dtype=torch.uint8)
     boxes, labels = [], []
     for _ in range(B):
         n = args.boxes
-        xy = torch.rand(n, 2, generator=g) * torch.tensor([W * 0.7, H * 0.7])
+        xy = torch.rand(n, 2, generator=g) * torch.tensor(
+            [width * 0.7, height * 0.7])
         wh = (torch.rand(n, 2, generator=g) * 0.25 + 0.05) * torch.tensor(
-            [W, H])
+            [width, height])
         boxes.append(torch.cat([xy, xy + wh], 1))
         labels.append(torch.randint(0, 100, (n, ), generator=g))
     # ours: BGR uint8 as mmcv loads (the preprocessor flips to RGB)
@@ -145,8 +143,8 @@ def make_inputs(args, device):
     samples = []
     for b, lab in zip(boxes, labels):
         ds = DetDataSample(metainfo=dict(
-            img_shape=(H, W), ori_shape=(H, W), scale_factor=(1.0, 1.0),
-            flip=False))
+            img_shape=(height, width), ori_shape=(height, width),
+            scale_factor=(1.0, 1.0), flip=False))
         ds.gt_instances = InstanceData(bboxes=b.to(device),
                                        labels=lab.to(device))
         samples.append(ds)
@@ -158,8 +156,7 @@ def make_inputs(args, device):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--small', action='store_true')
+    parser = H.make_parser(__doc__)
     parser.add_argument('--batch', type=int, default=None)
     parser.add_argument('--height', type=int, default=None)
     parser.add_argument('--width', type=int, default=None)
@@ -182,24 +179,17 @@ def main():
     parser.add_argument('--no-count-ops', action='store_true',
                         help='skip the profiled op / sync count step')
     args = parser.parse_args()
-    small = args.small
-    args.batch = args.batch or (2 if small else 8)
-    args.height = args.height or (192 if small else 800)
-    args.width = args.width or (256 if small else 1066)
-    args.rounds = args.rounds or (3 if small else 5)
-    args.steps = args.steps or (1 if small else 8)
-    args.warmup = args.warmup if args.warmup is not None else (
-        1 if small else 4)
+    H.apply_preset(
+        args,
+        small=dict(batch=2, height=192, width=256, rounds=3, steps=1,
+                   warmup=1),
+        full=dict(batch=8, height=800, width=1066, rounds=5, steps=8,
+                  warmup=4))
     args_bf16[0] = args.bf16
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device or (
-        'cuda' if torch.cuda.is_available() else 'cpu'))
+    device = H.get_device(args.device, args.threads)
     cuda = device.type == 'cuda'
     precisions = (args.precisions or ('fp32,amp' if cuda else 'fp32')
                   ).split(',')
-    if cuda:
-        torch.backends.cudnn.benchmark = True
     torch.manual_seed(0)
 
     ours, cfg = build_ours(args, device)
@@ -210,10 +200,6 @@ def main():
     ref_opt = torch.optim.SGD(ref.parameters(), lr=opt_cfg.lr,
                               momentum=opt_cfg.momentum,
                               weight_decay=opt_cfg.weight_decay)
-
-    def sync():
-        if cuda:
-            torch.cuda.synchronize(device)
 
     ratios = {}
     for prec in precisions:
@@ -264,55 +250,47 @@ def main():
         for side in steps:
             for _ in range(args.warmup):
                 steps[side]()
-        sync()
+        H.synchronize(device)
         if prec == precisions[0] and not args.no_count_ops:
             for side in steps:
                 top, syncs = count_ops(steps[side])
-                print(json.dumps(dict(
-                    bench='faster_rcnn_step', metric='ops',
-                    side=names[side], precision=prec, aten_ops=top,
-                    sync_ops=syncs, batch=args.batch,
-                    boxes_per_img=args.boxes)), flush=True)
-            sync()
-        times = {side: [] for side in steps}
-        peak = {side: 0 for side in steps}
-        for r in range(args.rounds):
-            order = list(steps) if r % 2 == 0 else list(steps)[::-1]
-            for side in order:
-                if cuda:
-                    torch.cuda.reset_peak_memory_stats(device)
-                sync()
-                t0 = time.perf_counter()
+                H.emit('faster_rcnn_step', metric='ops', side=names[side],
+                       precision=prec, aten_ops=top, sync_ops=syncs,
+                       batch=args.batch, boxes_per_img=args.boxes)
+            H.synchronize(device)
+
+        def repeat(step):
+            def run():
                 for _ in range(args.steps):
-                    steps[side]()
-                sync()
-                times[side].append((time.perf_counter() - t0) / args.steps)
-                if cuda:
-                    peak[side] = max(peak[side],
-                                     torch.cuda.max_memory_allocated(device))
-        res = {}
+                    step()
+            return run
+
+        times, peak = H.interleave(
+            {side: repeat(step) for side, step in steps.items()},
+            args.rounds, device)
+        img_per_s = {}
         for side, name in names.items():
-            s = statistics.median(times[side])
-            res[side] = args.batch / s
-            print(json.dumps(dict(
-                bench='faster_rcnn_step', side=name, precision=(
-                    ('bf16' if args.bf16 else 'amp_fp16') if amp else prec),
-                s_per_step=round(s, 5), img_per_s=round(res[side], 2),
-                runs_s=[round(t, 5) for t in times[side]],
-                peak_gib=round(peak[side] / 2**30, 2), batch=args.batch,
-                size=[args.height, args.width],
-                channels_last=args.channels_last,
-                device=str(torch.cuda.get_device_name(device)
-                           if cuda else 'cpu'), small=small)), flush=True)
+            per_step = [t / args.steps for t in times[side]]
+            s = H.median(per_step)
+            img_per_s[side] = args.batch / s
+            H.emit('faster_rcnn_step', side=name, precision=(
+                       ('bf16' if args.bf16 else 'amp_fp16') if amp else prec),
+                   s_per_step=round(s, 5), img_per_s=round(img_per_s[side], 2),
+                   runs_s=[round(t, 5) for t in per_step],
+                   peak_gib=round(peak[side] / 2**30, 2), batch=args.batch,
+                   size=[args.height, args.width],
+                   channels_last=args.channels_last,
+                   device=H.device_name(device), small=args.small)
         ratios[prec] = dict(
-            ours_over_torchvision=round(res['ours'] / res['ref'], 3),
-            stock_over_torchvision=round(res['stock'] / res['ref'], 3),
-            ours_over_stock=round(res['ours'] / res['stock'], 3))
-        if 'ours_tv' in res:
+            ours_over_torchvision=round(img_per_s['ours'] / img_per_s['ref'],
+                                        3),
+            stock_over_torchvision=round(
+                img_per_s['stock'] / img_per_s['ref'], 3),
+            ours_over_stock=round(img_per_s['ours'] / img_per_s['stock'], 3))
+        if 'ours_tv' in img_per_s:
             ratios[prec]['tv_ops_over_compiled_ops'] = round(
-                res['ours_tv'] / res['ours'], 3)
-    print(json.dumps(dict(bench='faster_rcnn_step', metric='ratio',
-                          **ratios)), flush=True)
+                img_per_s['ours_tv'] / img_per_s['ours'], 3)
+    H.emit_ratio('faster_rcnn_step', **ratios)
 
 
 if __name__ == '__main__':

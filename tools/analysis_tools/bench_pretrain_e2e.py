@@ -3,9 +3,10 @@ data loaders on all cores, same process, same device, interleaved.
 
 Sides:
 - ``official``: an ImageFolder-like dataset (PIL open + convert RGB) with
-  the official TrainTransform (bench_views.official_train_transform),
+  the official TrainTransform (projects/vicreg/reference),
   ``torch.utils.data.DataLoader`` (pin_memory, persistent workers), the
-  official step (bench_vicreg_step.OfficialVICReg + LARS + AMP on GPU).
+  official step (projects/vicreg/reference: OfficialVICReg + LARS +
+  AMP on GPU).
 - ``ours``: our config's loader (UnlabeledImageFolder + mmpretrain views,
   mmengine ``Runner.build_dataloader``) and ``model.train_step`` with our
   VICRegLARS / (Amp)OptimWrapper.
@@ -20,15 +21,11 @@ ran) are not timed. Median pairs/s over segments; ratio line last
     python tools/analysis_tools/bench_pretrain_e2e.py --small   # CPU, tiny
     python tools/analysis_tools/bench_pretrain_e2e.py           # GPU
 """
-import argparse
 import copy
-import json
 import os
 import os.path as osp
-import statistics
 import sys
 import tempfile
-import time
 
 import torch
 
@@ -38,8 +35,12 @@ for p in (ROOT, HERE):
     if p not in sys.path:
         sys.path.insert(0, p)
 
-import bench_vicreg_step as step_bench  # noqa: E402
-import bench_views as views_bench  # noqa: E402
+import harness as H  # noqa: E402
+
+FULL_CONFIG = 'configs/vicreg/vicreg_resnet50_1xb128-coslr-230e_unlabeled.py'
+SMALL_CONFIG = 'configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py'
+GPU_CONFIG = ('configs/vicreg/'
+              'vicreg_resnet50_1xb128-coslr-230e_unlabeled-gpuviews.py')
 
 
 class PNGFolder(torch.utils.data.Dataset):
@@ -60,53 +61,12 @@ class PNGFolder(torch.utils.data.Dataset):
         return self.transform(img)
 
 
-def official_transform(size):
-    """The official TrainTransform at crop ``size`` (224 in full mode;
-    blur sigma scaled with the crop as our demo config does)."""
-    if size == 224:
-        return views_bench.official_train_transform()
-    import numpy as np
-    from PIL import ImageFilter, ImageOps
-    from torchvision import transforms
-    from torchvision.transforms import InterpolationMode
-    k = size / 224
-
-    def view(blur_p, sol_p):
-
-        def blur(img):
-            if np.random.rand() < blur_p:
-                s = (np.random.rand() * 1.9 + 0.1) * k
-                return img.filter(ImageFilter.GaussianBlur(s))
-            return img
-
-        def sol(img):
-            return ImageOps.solarize(img) if np.random.rand() < sol_p \
-                else img
-
-        return transforms.Compose([
-            transforms.RandomResizedCrop(
-                size, interpolation=InterpolationMode.BICUBIC),
-            transforms.RandomHorizontalFlip(p=0.5),
-            transforms.RandomApply([
-                transforms.ColorJitter(0.4, 0.4, 0.2, 0.1)], p=0.8),
-            transforms.RandomGrayscale(p=0.2),
-            transforms.Lambda(blur), transforms.Lambda(sol),
-            transforms.ToTensor(),
-            transforms.Normalize([0.485, 0.456, 0.406],
-                                 [0.229, 0.224, 0.225])])
-
-    t1, t2 = view(1.0, 0.0), view(0.1, 0.2)
-    return lambda img: (t1(img), t2(img))
-
-
 def ours_cfg(args, folder, gpuviews):
     from mmengine.config import Config
-    name = step_bench.SMALL_CONFIG if args.small else step_bench.FULL_CONFIG
+    name = SMALL_CONFIG if args.small else FULL_CONFIG
     cfg = Config.fromfile(osp.join(ROOT, name))
     if gpuviews:
-        gcfg = Config.fromfile(osp.join(
-            ROOT, 'configs/vicreg/'
-            'vicreg_resnet50_1xb128-coslr-230e_unlabeled-gpuviews.py'))
+        gcfg = Config.fromfile(osp.join(ROOT, GPU_CONFIG))
         cfg.train_dataloader.dataset.pipeline = \
             gcfg.train_dataloader.dataset.pipeline
         pre = copy.deepcopy(gcfg.data_preprocessor)
@@ -150,17 +110,17 @@ def build_ours(args, folder, gpuviews):
 
 
 def build_official(args, folder):
-    ds = PNGFolder(folder, official_transform(args.size))
+    from projects.vicreg.reference import (build_official_step,
+                                           official_train_transform)
+    ds = PNGFolder(folder, official_train_transform(args.size))
     loader = torch.utils.data.DataLoader(
         ds, batch_size=args.batch, num_workers=args.workers,
         pin_memory=args.device.type == 'cuda', shuffle=True,
         drop_last=True, persistent_workers=True)
-    a = argparse.Namespace(
-        arch='resnet18' if args.small else 'resnet50',
-        mlp='512-512-512' if args.small else '8192-8192-8192',
-        batch=args.batch, channels_last=False, lr=0.075, compile=False,
-        fp32=False, bf16=False)
-    _, ref_step = step_bench.build_ref(a, args.device)
+    _, ref_step = build_official_step(
+        'resnet18' if args.small else 'resnet50',
+        '512-512-512' if args.small else '8192-8192-8192', 0.075,
+        args.device, amp=args.device.type == 'cuda')
 
     def step(views):
         x, y = views
@@ -186,8 +146,7 @@ class Side:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--small', action='store_true')
+    parser = H.make_parser(__doc__)
     parser.add_argument('--images', type=int, default=None)
     parser.add_argument('--batch', type=int, default=None)
     parser.add_argument('--workers', type=int, default=None)
@@ -200,24 +159,17 @@ def main():
     parser.add_argument('--data', default=None,
                         help='existing PNG folder (default: generated)')
     args = parser.parse_args()
-    args.device = torch.device('cuda' if torch.cuda.is_available() else
-                               'cpu')
-    cuda = args.device.type == 'cuda'
+    workers = args.workers or (os.cpu_count() or 2)
+    prefetched = 2 * workers  # DataLoader prefetch_factor 2
+    H.apply_preset(
+        args,
+        small=dict(size=64, batch=8, workers=workers, images=96, copies=1,
+                   rounds=3, skip=2),
+        full=dict(size=224, batch=128, workers=workers, images=1024,
+                  copies=8, rounds=3, skip=prefetched + 2))
+    args.iters = args.iters or (args.skip + (3 if args.small else 20))
+    args.device = H.get_device(threads=1 if args.small else None)
     small = args.small
-    args.size = 64 if small else 224
-    args.batch = args.batch or (8 if small else 128)
-    args.workers = args.workers or (os.cpu_count() or 2)
-    args.images = args.images or (96 if small else 1024)
-    args.copies = args.copies or (1 if small else 8)
-    args.rounds = args.rounds or (3 if small else 3)
-    prefetched = 2 * args.workers  # DataLoader prefetch_factor 2
-    args.skip = args.skip if args.skip is not None else (
-        2 if small else prefetched + 2)
-    args.iters = args.iters or (args.skip + (3 if small else 20))
-    if cuda:
-        torch.backends.cudnn.benchmark = True
-    if small:
-        torch.set_num_threads(1)
     os.environ.setdefault('VICREG_CACHE_DIR', tempfile.mkdtemp())
     torch.manual_seed(0)
     # What mmengine's Runner does with our configs' env_cfg.mp_cfg: OpenCV
@@ -227,7 +179,7 @@ def main():
     from mmengine.config import Config
     from mmengine.utils.dl_utils import set_multi_processing
     mp_cfg = Config.fromfile(osp.join(ROOT,
-                                      step_bench.FULL_CONFIG)).env_cfg.mp_cfg
+                                      FULL_CONFIG)).env_cfg.mp_cfg
     set_multi_processing(**mp_cfg, distributed=False)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -235,7 +187,7 @@ def main():
         if folder is None:
             folder = osp.join(tmp, 'unlabeled')
             os.makedirs(folder)
-            paths = views_bench.make_pngs(folder, args.images,
+            paths = H.make_pngs(folder, args.images,
                                           size=96 if small else 224)
             # repeat the files so an epoch spans many batches (a loader
             # restarts at each epoch end)
@@ -255,37 +207,33 @@ def main():
         for side in sides.values():  # warm-up: workers, cudnn
             for _ in range(2):
                 side.step(side.next())
-        times = {k: [] for k in sides}
-        for r in range(args.rounds):
-            order = list(sides) if r % 2 == 0 else list(sides)[::-1]
-            for name in order:
-                side = sides[name]
-                for k in range(args.iters):
-                    if k == args.skip:
-                        if cuda:
-                            torch.cuda.synchronize()
-                        t0 = time.perf_counter()
+
+        def skip(name):  # refill the loader's prefetch, untimed
+            for _ in range(args.skip):
+                sides[name].step(sides[name].next())
+
+        def timed(side):
+            def run():
+                for _ in range(args.iters - args.skip):
                     side.step(side.next())
-                if cuda:
-                    torch.cuda.synchronize()
-                times[name].append(
-                    args.batch * (args.iters - args.skip) /
-                    (time.perf_counter() - t0))
+            return run
+
+        times, _ = H.interleave(
+            {name: timed(side) for name, side in sides.items()}, args.rounds,
+            args.device, prepare=skip)
         res = {}
         for name, ts in times.items():
-            res[name] = statistics.median(ts)
-            print(json.dumps(dict(
-                bench='pretrain_e2e', side=name,
-                pairs_per_s=round(res[name], 2),
-                runs=[round(t, 2) for t in ts], batch=args.batch,
-                workers=args.workers, images=args.images * args.copies, crop=args.size,
-                device=torch.cuda.get_device_name() if cuda else 'cpu',
-                small=small)), flush=True)
-        ratio = {f'{k}_over_official': round(v / res['official'], 3)
-                 for k, v in res.items()
-                 if k != 'official' and 'official' in res}
-        print(json.dumps(dict(bench='pretrain_e2e', metric='ratio',
-                              **ratio)), flush=True)
+            runs = [args.batch * (args.iters - args.skip) / t for t in ts]
+            res[name] = H.median(runs)
+            H.emit('pretrain_e2e', side=name, pairs_per_s=round(res[name], 2),
+                   runs=[round(r, 2) for r in runs], batch=args.batch,
+                   workers=args.workers, images=args.images * args.copies,
+                   crop=args.size, device=H.device_name(args.device),
+                   small=small)
+        H.emit_ratio('pretrain_e2e', **{
+            f'{k}_over_official': round(v / res['official'], 3)
+            for k, v in res.items() if k != 'official' and 'official' in res
+        })
         os._exit(0)  # persistent workers of 3 loaders: skip slow teardown
 
 

@@ -22,17 +22,11 @@ per side reports its top-level aten ops and host-sync ops
 (``op_count.py``). Prints one JSON line per side and the ratio line last
 (ours pairs/s / reference pairs/s).
 """
-import argparse
 import copy
-import json
 import os.path as osp
-import statistics
 import sys
-import time
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(osp.dirname(HERE))
@@ -40,101 +34,11 @@ for _p in (ROOT, HERE):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
+import harness as H  # noqa: E402
 from op_count import count_ops  # noqa: E402
 
 FULL_CONFIG = 'configs/vicreg/vicreg_resnet50_1xb128-coslr-230e_unlabeled.py'
 SMALL_CONFIG = 'configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py'
-
-
-# ----------------------------------------------- official main_vicreg.py
-class OfficialLARS(torch.optim.Optimizer):
-    """main_vicreg.py LARS, verbatim in substance."""
-
-    def __init__(self, params, lr, weight_decay=0, momentum=0.9, eta=0.001,
-                 weight_decay_filter=None, lars_adaptation_filter=None):
-        defaults = dict(lr=lr, weight_decay=weight_decay, momentum=momentum,
-                        eta=eta, weight_decay_filter=weight_decay_filter,
-                        lars_adaptation_filter=lars_adaptation_filter)
-        super().__init__(params, defaults)
-
-    @torch.no_grad()
-    def step(self):
-        for g in self.param_groups:
-            for p in g['params']:
-                dp = p.grad
-                if dp is None:
-                    continue
-                if g['weight_decay_filter'] is None or not g[
-                        'weight_decay_filter'](p):
-                    dp = dp.add(p, alpha=g['weight_decay'])
-                if g['lars_adaptation_filter'] is None or not g[
-                        'lars_adaptation_filter'](p):
-                    param_norm = torch.norm(p)
-                    update_norm = torch.norm(dp)
-                    one = torch.ones_like(param_norm)
-                    q = torch.where(
-                        param_norm > 0.,
-                        torch.where(update_norm > 0,
-                                    (g['eta'] * param_norm / update_norm),
-                                    one), one)
-                    dp = dp.mul(q)
-                param_state = self.state[p]
-                if 'mu' not in param_state:
-                    param_state['mu'] = torch.zeros_like(p)
-                mu = param_state['mu']
-                mu.mul_(g['momentum']).add_(dp)
-                p.add_(mu, alpha=-g['lr'])
-
-
-def exclude_bias_and_norm(p):
-    return p.ndim == 1
-
-
-def off_diagonal(x):
-    n, m = x.shape
-    assert n == m
-    return x.flatten()[:-1].view(n - 1, n + 1)[:, 1:].flatten()
-
-
-class OfficialVICReg(nn.Module):
-    """main_vicreg.py VICReg (one process: FullGatherLayer is identity)."""
-
-    def __init__(self, arch, mlp, batch_size, sim=25.0, std=25.0, cov=1.0):
-        super().__init__()
-        import torchvision
-        self.num_features = int(mlp.split('-')[-1])
-        self.backbone = getattr(torchvision.models, arch)(
-            zero_init_residual=True)
-        self.embedding = self.backbone.fc.in_features
-        self.backbone.fc = nn.Identity()
-        layers = []
-        f = [self.embedding] + list(map(int, mlp.split('-')))
-        for i in range(len(f) - 2):
-            layers.append(nn.Linear(f[i], f[i + 1]))
-            layers.append(nn.BatchNorm1d(f[i + 1]))
-            layers.append(nn.ReLU(True))
-        layers.append(nn.Linear(f[-2], f[-1], bias=False))
-        self.projector = nn.Sequential(*layers)
-        self.batch_size = batch_size
-        self.coeffs = (sim, std, cov)
-
-    def forward(self, x, y):
-        x = self.projector(self.backbone(x))
-        y = self.projector(self.backbone(y))
-        repr_loss = F.mse_loss(x, y)
-        x = x - x.mean(dim=0)
-        y = y - y.mean(dim=0)
-        std_x = torch.sqrt(x.var(dim=0) + 0.0001)
-        std_y = torch.sqrt(y.var(dim=0) + 0.0001)
-        std_loss = torch.mean(F.relu(1 - std_x)) / 2 + torch.mean(
-            F.relu(1 - std_y)) / 2
-        cov_x = (x.T @ x) / (self.batch_size - 1)
-        cov_y = (y.T @ y) / (self.batch_size - 1)
-        cov_loss = off_diagonal(cov_x).pow_(2).sum().div(
-            self.num_features) + off_diagonal(cov_y).pow_(2).sum().div(
-                self.num_features)
-        sim, std, cov = self.coeffs
-        return sim * repr_loss + std * std_loss + cov * cov_loss
 
 
 # ------------------------------------------------------------------- ours
@@ -181,40 +85,17 @@ def build_ours(args, device):
     return model, step
 
 
-def build_ref(args, device, num_params_hint=None):
-    mlp = args.mlp
-    model = OfficialVICReg(args.arch, mlp, args.batch)
-    model = nn.SyncBatchNorm.convert_sync_batchnorm(model) \
-        if device.type == 'cuda' else model
-    model = model.to(device)
-    if args.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    opt = OfficialLARS(model.parameters(), lr=args.lr, weight_decay=1e-6,
-                       weight_decay_filter=exclude_bias_and_norm,
-                       lars_adaptation_filter=exclude_bias_and_norm)
-    if args.compile:
-        model.backbone.compile()
-        model.projector.compile()
-    amp = not args.fp32 and (device.type == 'cuda' or args.bf16)
-    dtype = torch.bfloat16 if args.bf16 else torch.float16
-    scaler = torch.amp.GradScaler(
-        device.type, enabled=amp and dtype == torch.float16)
-
-    def step(x, y):
-        opt.zero_grad()
-        with torch.autocast(device.type, dtype=dtype, enabled=amp):
-            loss = model.forward(x, y)
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
-        return loss
-
-    return model, step
+def build_ref(args, device):
+    from projects.vicreg.reference import build_official_step
+    return build_official_step(
+        args.arch, args.mlp, args.lr, device,
+        amp=not args.fp32 and (device.type == 'cuda' or args.bf16),
+        bf16=args.bf16, channels_last=args.channels_last,
+        compile=args.compile)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--small', action='store_true')
+    parser = H.make_parser(__doc__)
     parser.add_argument('--batch', type=int, default=None)
     parser.add_argument('--size', type=int, default=None)
     parser.add_argument('--rounds', type=int, default=None)
@@ -232,37 +113,21 @@ def main():
     parser.add_argument('--no-count-ops', action='store_true',
                         help='skip the profiled op / sync count step')
     args = parser.parse_args()
-    if args.small:
-        args.config = SMALL_CONFIG
-        args.arch = f'resnet{args.small_depth}'
-        args.mlp = '512-512-512'
-        args.batch = args.batch or 8
-        args.size = args.size or 64
-        args.rounds = args.rounds or 3
-        args.steps = args.steps or 2
-        args.warmup = args.warmup if args.warmup is not None else 1
-    else:
-        args.config = FULL_CONFIG
-        args.arch = 'resnet50'
-        args.mlp = '8192-8192-8192'
-        args.batch = args.batch or 128
-        args.size = args.size or 224
-        args.rounds = args.rounds or 5
-        args.steps = args.steps or 10
-        args.warmup = args.warmup if args.warmup is not None else 5
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device or (
-        'cuda' if torch.cuda.is_available() else 'cpu'))
+    H.apply_preset(
+        args,
+        small=dict(config=SMALL_CONFIG, arch=f'resnet{args.small_depth}',
+                   mlp='512-512-512', batch=8, size=64, rounds=3, steps=2,
+                   warmup=1),
+        full=dict(config=FULL_CONFIG, arch='resnet50', mlp='8192-8192-8192',
+                  batch=128, size=224, rounds=5, steps=10, warmup=5))
+    device = H.get_device(args.device, args.threads)
     cuda = device.type == 'cuda'
-    if cuda:
-        torch.backends.cudnn.benchmark = True
     torch.manual_seed(0)
 
     ours, ours_step = build_ours(args, device)
     ref, ref_step = build_ref(args, device)
-    n_ours = sum(p.numel() for p in ours.parameters())
-    n_ref = sum(p.numel() for p in ref.parameters())
+    n_params = dict(ours=sum(p.numel() for p in ours.parameters()),
+                    ref=sum(p.numel() for p in ref.parameters()))
 
     B, S = args.batch, args.size
     g = torch.Generator().manual_seed(0)
@@ -279,63 +144,46 @@ def main():
                   for r in raw]
     ours_data = dict(inputs=ours_views, data_samples=None)
 
-    def sync():
-        if cuda:
-            torch.cuda.synchronize(device)
-
-    def run(side, n):
-        for _ in range(n):
-            if side == 'ours':
-                ours_step(ours_data)
-            else:
-                ref_step(*ref_views)
+    def steps(side, n):
+        def run():
+            for _ in range(n):
+                if side == 'ours':
+                    ours_step(ours_data)
+                else:
+                    ref_step(*ref_views)
+        return run
 
     for side in ('ours', 'ref'):
-        run(side, args.warmup)
-    sync()
+        steps(side, args.warmup)()
+    H.synchronize(device)
     if not args.no_count_ops:
         for side in ('ours', 'ref'):
-            top, syncs = count_ops(lambda: run(side, 1))
-            print(json.dumps(dict(
-                bench='vicreg_step', metric='ops',
-                side='ours' if side == 'ours' else 'official', aten_ops=top,
-                sync_ops=syncs, batch=args.batch)), flush=True)
-        sync()
-    times = dict(ours=[], ref=[])
-    peak = dict(ours=0, ref=0)
-    for r in range(args.rounds):
-        for side in (('ours', 'ref') if r % 2 == 0 else ('ref', 'ours')):
-            if cuda:
-                torch.cuda.reset_peak_memory_stats(device)
-            sync()
-            t0 = time.perf_counter()
-            run(side, args.steps)
-            sync()
-            times[side].append((time.perf_counter() - t0) / args.steps)
-            if cuda:
-                peak[side] = max(peak[side],
-                                 torch.cuda.max_memory_allocated(device))
+            top, syncs = count_ops(steps(side, 1))
+            H.emit('vicreg_step', metric='ops',
+                   side='ours' if side == 'ours' else 'official',
+                   aten_ops=top, sync_ops=syncs, batch=args.batch)
+        H.synchronize(device)
+    times, peak = H.interleave(
+        dict(ours=steps('ours', args.steps), ref=steps('ref', args.steps)),
+        args.rounds, device)
     flags = dict(channels_last=args.channels_last, bf16=args.bf16,
                  fp32=args.fp32, compile=args.compile)
     prec = 'fp32' if args.fp32 or (not cuda and not args.bf16) else (
         'bf16' if args.bf16 else 'fp16')
-    res = {}
+    pairs_per_s = {}
     for side, name in (('ours', 'ours_mmpretrain'), ('ref', 'official')):
-        s = statistics.median(times[side])
-        res[side] = B / s
-        print(json.dumps(dict(
-            bench='vicreg_step', side=name, s_per_step=round(s, 5),
-            pairs_per_s=round(B / s, 2),
-            runs_s=[round(t, 5) for t in times[side]],
-            peak_gib=round(peak[side] / 2**30, 2),
-            params=n_ours if side == 'ours' else n_ref,
-            batch=B, size=S, arch=args.arch, mlp=args.mlp,
-            precision=prec, device=str(
-                torch.cuda.get_device_name(device) if cuda else 'cpu'),
-            small=args.small, **flags)), flush=True)
-    print(json.dumps(dict(bench='vicreg_step', metric='ratio',
-                          ours_over_official=round(res['ours'] / res['ref'],
-                                                   3), **flags)), flush=True)
+        per_step = [t / args.steps for t in times[side]]
+        s = H.median(per_step)
+        pairs_per_s[side] = B / s
+        H.emit('vicreg_step', side=name, s_per_step=round(s, 5),
+               pairs_per_s=round(B / s, 2),
+               runs_s=[round(t, 5) for t in per_step],
+               peak_gib=round(peak[side] / 2**30, 2),
+               params=n_params[side], batch=B, size=S, arch=args.arch,
+               mlp=args.mlp, precision=prec, device=H.device_name(device),
+               small=args.small, **flags)
+    H.emit_ratio('vicreg_step', ours_over_official=round(
+        pairs_per_s['ours'] / pairs_per_s['ref'], 3), **flags)
 
 
 if __name__ == '__main__':

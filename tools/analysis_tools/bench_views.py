@@ -4,7 +4,7 @@ Variants, interleaved round by round in one process (median reported):
 
 - ``official``: the official ``augmentations.py`` TrainTransform written out
   plainly (torchvision + PIL), after ``Image.open(...).convert('RGB')``.
-- ``ours``: the views of our seed config
+- ``ours``: the views of our baseline config
   (``configs/vicreg/vicreg_resnet50_1xb128-coslr-230e_unlabeled.py``:
   LoadImageFromFile + MultiView + PackInputs, with the cv2 jitter /
   grayscale / blur of ``projects/vicreg/datasets/fast_views.py``); uint8
@@ -27,95 +27,29 @@ ms (the CPU-views speed-up per core), mmpretrain / official, and official /
 gpuviews_worker (CPU work saved per pair by the GPU views).
 
     python tools/analysis_tools/bench_views.py --small   # < 1 min
-    python tools/analysis_tools/bench_views.py           # 512 images
+    python tools/analysis_tools/bench_views.py           # 256 images
 """
-import argparse
-import json
 import os
 import os.path as osp
-import statistics
 import sys
 import tempfile
-import time
 
 import numpy as np
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+HERE = osp.dirname(osp.abspath(__file__))
+ROOT = osp.dirname(osp.dirname(HERE))
+for _p in (ROOT, HERE):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
 
-SEED_CONFIG = osp.join(ROOT, 'configs/vicreg/'
-                       'vicreg_resnet50_1xb128-coslr-230e_unlabeled.py')
+import harness as H  # noqa: E402
+
+BASELINE_CONFIG = osp.join(ROOT, 'configs/vicreg/'
+                           'vicreg_resnet50_1xb128-coslr-230e_unlabeled.py')
 GPU_CONFIG = osp.join(ROOT, 'configs/vicreg/'
                       'vicreg_resnet50_1xb128-coslr-230e_unlabeled-'
                       'gpuviews.py')
-
-
-# ------------------------------------------------- official augmentations.py
-def official_train_transform():
-    """facebookresearch/vicreg augmentations.py, TrainTransform."""
-    from PIL import ImageFilter, ImageOps
-    from torchvision import transforms
-    from torchvision.transforms import InterpolationMode
-
-    class GaussianBlur:
-
-        def __init__(self, p):
-            self.p = p
-
-        def __call__(self, img):
-            if np.random.rand() < self.p:
-                sigma = np.random.rand() * 1.9 + 0.1
-                return img.filter(ImageFilter.GaussianBlur(sigma))
-            return img
-
-    class Solarization:
-
-        def __init__(self, p):
-            self.p = p
-
-        def __call__(self, img):
-            if np.random.rand() < self.p:
-                return ImageOps.solarize(img)
-            return img
-
-    def view(blur_p, sol_p):
-        return transforms.Compose([
-            transforms.RandomResizedCrop(
-                224, interpolation=InterpolationMode.BICUBIC),
-            transforms.RandomHorizontalFlip(p=0.5),
-            transforms.RandomApply([
-                transforms.ColorJitter(
-                    brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)
-            ], p=0.8),
-            transforms.RandomGrayscale(p=0.2),
-            GaussianBlur(p=blur_p),
-            Solarization(p=sol_p),
-            transforms.ToTensor(),
-            transforms.Normalize(
-                mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]),
-        ])
-
-    t1, t2 = view(1.0, 0.0), view(0.1, 0.2)
-    return lambda img: (t1(img), t2(img))
-
-
-def make_pngs(folder, num, size=224, seed=0):
-    """Photo-like PNGs: smooth colour fields plus texture noise."""
-    from PIL import Image
-    rng = np.random.default_rng(seed)
-    paths = []
-    for k in range(num):
-        base = rng.integers(0, 256, (size // 16, size // 16, 3), np.uint8)
-        img = np.asarray(
-            Image.fromarray(base).resize((size, size), Image.BICUBIC),
-            dtype=np.int16)
-        img = img + rng.normal(0, 6, img.shape).astype(np.int16)
-        p = osp.join(folder, f'{k}.PNG')
-        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(p)
-        paths.append(p)
-    return paths
 
 
 def build_variants(args):
@@ -130,6 +64,7 @@ def build_variants(args):
     from projects.vicreg.gpu_views import vicreg_views
     init_default_scope('mmpretrain')
 
+    from projects.vicreg.reference import official_train_transform
     official = official_train_transform()
 
     def run_official(paths):
@@ -138,8 +73,8 @@ def build_variants(args):
                 img = Image.open(f).convert('RGB')
             official(img)
 
-    seed_cfg = Config.fromfile(SEED_CONFIG)
-    our_pipe = Compose(seed_cfg.train_dataloader.dataset.pipeline)
+    baseline_cfg = Config.fromfile(BASELINE_CONFIG)
+    our_pipe = Compose(baseline_cfg.train_dataloader.dataset.pipeline)
 
     def run_ours(paths):
         for p in paths:
@@ -196,9 +131,7 @@ def build_variants(args):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--small', action='store_true',
-                        help='few images and rounds (CPU, < 1 min)')
+    parser = H.make_parser(__doc__)
     parser.add_argument('--images', type=int, default=None)
     parser.add_argument('--rounds', type=int, default=None)
     parser.add_argument('--cpu-batch', type=int, default=16)
@@ -206,8 +139,8 @@ def main():
     parser.add_argument('--skip-cpu-gpuviews', action='store_true')
     parser.add_argument('--threads', type=int, default=1)
     args = parser.parse_args()
-    images = args.images or (24 if args.small else 256)
-    rounds = args.rounds or (3 if args.small else 7)
+    H.apply_preset(args, small=dict(images=24, rounds=3),
+                   full=dict(images=256, rounds=7))
     torch.set_num_threads(args.threads)
     os.environ.setdefault('OMP_NUM_THREADS', str(args.threads))
     try:
@@ -219,33 +152,27 @@ def main():
     torch.manual_seed(0)
 
     with tempfile.TemporaryDirectory() as tmp:
-        paths = make_pngs(tmp, images)
+        paths = H.make_pngs(tmp, args.images)
         args.paths = paths
         variants = build_variants(args)
         for fn in variants.values():  # warm-up (imports, caches)
             fn(paths[:4])
-        times = {k: [] for k in variants}
-        for r in range(rounds):
-            order = list(variants) if r % 2 == 0 else list(variants)[::-1]
-            for name in order:
-                t0 = time.perf_counter()
-                variants[name](paths)
-                times[name].append(
-                    (time.perf_counter() - t0) * 1e3 / len(paths))
-    res = {}
+        # the gpuviews_device variant synchronises itself
+        times, _ = H.interleave(
+            {name: (lambda fn=fn: fn(paths)) for name, fn in variants.items()},
+            args.rounds)
+    ms = {}
     for name, ts in times.items():
-        res[name] = statistics.median(ts)
-        print(json.dumps(dict(
-            bench='views', variant=name, ms_per_pair=round(res[name], 3),
-            runs_ms=[round(t, 3) for t in ts], images=images,
-            threads=args.threads, small=args.small)), flush=True)
-    print(json.dumps(dict(
-        bench='views', metric='ratio',
-        official_over_ours=round(res['official'] / res['ours'], 3),
-        mmpretrain_over_official=round(res['mmpretrain'] / res['official'],
-                                       3),
+        per_pair = [t * 1e3 / len(paths) for t in ts]
+        ms[name] = H.median(per_pair)
+        H.emit('views', variant=name, ms_per_pair=round(ms[name], 3),
+               runs_ms=[round(t, 3) for t in per_pair], images=args.images,
+               threads=args.threads, small=args.small)
+    H.emit_ratio(
+        'views', official_over_ours=round(ms['official'] / ms['ours'], 3),
+        mmpretrain_over_official=round(ms['mmpretrain'] / ms['official'], 3),
         official_over_gpuviews_worker=round(
-            res['official'] / res['gpuviews_worker'], 2))), flush=True)
+            ms['official'] / ms['gpuviews_worker'], 2))
 
 
 if __name__ == '__main__':

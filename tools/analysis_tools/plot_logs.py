@@ -11,7 +11,8 @@ Which kind of run it was is detected from the keys (``--kind`` overrides):
 * VICReg (``loss_inv``/``loss_var``/``loss_cov`` or collapse measures):
   ``<name>_losses.png`` (loss components and lr over iterations) and
   ``<name>_collapse.png`` (numeric keys matching ``--collapse-pattern``,
-  default ``std|rank``, over iterations);
+  by default the keys CollapseMonitorHook logs: ``emb_std``, ``rankme``,
+  ``rankme_ratio``; over iterations);
 * detector (``loss_rpn_*``/``loss_bbox`` or ``coco/...`` metrics):
   ``<name>_losses.png`` (losses over iterations) and ``<name>_val.png``
   (validation AP over epochs).
@@ -28,6 +29,8 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from collect_results import load_scalars, scalars_files  # noqa: E402
 
 VICREG_KEYS = ('loss_inv', 'loss_var', 'loss_cov')
+# The train keys CollapseMonitorHook logs (projects/vicreg/engine/hooks).
+COLLAPSE_PATTERN = r'^(emb_std|rankme|rankme_ratio)$'
 DET_LOSS_HINTS = ('loss_rpn_cls', 'loss_rpn_bbox', 'loss_cls', 'loss_bbox')
 # keys that are bookkeeping, not curves
 SKIP = {'step', 'iter', 'epoch', 'time', 'data_time', 'memory'}
@@ -137,7 +140,7 @@ def grid_plot(records, keys, x_key, xlabel, title, path, smooth_n=1,
 
 
 def plot_work_dir(work_dir, out_dir, name, kind='auto',
-                  collapse_pattern='std|rank', latest=False, smooth_n=1):
+                  collapse_pattern=COLLAPSE_PATTERN, latest=False, smooth_n=1):
     """Write the PNGs of one work dir; returns their paths."""
     collapse_re = re.compile(collapse_pattern)
     train, val = read_work_dir(work_dir, latest)
@@ -203,7 +206,7 @@ def parse_args(argv=None):
     p.add_argument('--out', required=True, help='folder for the PNGs')
     p.add_argument('--kind', default='auto', choices=['auto', 'vicreg', 'det'],
                    help='kind of run (default: detected from the keys)')
-    p.add_argument('--collapse-pattern', default='std|rank',
+    p.add_argument('--collapse-pattern', default=COLLAPSE_PATTERN,
                    help='regex of train keys that are collapse measures')
     p.add_argument('--latest', action='store_true',
                    help='only the newest run of each work dir')

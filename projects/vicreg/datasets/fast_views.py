@@ -3,9 +3,8 @@
 The official ``augmentations.py`` runs ``ColorJitter``, ``RandomGrayscale``
 and ``GaussianBlur`` in PIL; mmpretrain's equivalents (``ColorJitter``,
 ``RandomGrayscale``, ``GaussianBlur`` in ``imagenet_bs32_byol.py``) convert to
-float and are slower still. Per 224x224 image on one core (measured here,
-docs/performance.md): PIL's hue shift 1.2 ms, its blur 1.1 ms; mmpretrain's
-jitter 2.0 ms, grayscale 0.8 ms, blur 1.2 ms. The transforms below keep the
+float and are slower still (per-op costs: docs/performance.md). The
+transforms below keep the
 official random parameters and PIL's uint8 arithmetic but use cv2's
 vectorised kernels and 256-entry lookup tables:
 

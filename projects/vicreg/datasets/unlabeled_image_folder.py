@@ -1,13 +1,10 @@
 """Unlabeled image folder for self-supervised pretraining.
 
-Listing cost, measured on 512,000 empty ``{idx}.PNG`` files on a local disk
-(2 busy cores): ``os.scandir`` 0.2-1.2 s (warm/cold) plus ~1.3 s for the
-natural sort; far more on network file systems, and paid once per rank. The
-sorted listing is therefore cached in a text file keyed on the folder
-(absolute path, extensions, and the mtime of every directory, so adding,
-removing or renaming files invalidates it); reading it back takes ~0.07 s.
-Building the 512k-entry data list itself (dicts + mmengine serialisation)
-then costs ~0.8 s.
+Listing and naturally sorting 512,000 files takes seconds (far more on
+network file systems) and is paid once per rank, so the sorted listing is
+cached in a text file keyed on the folder (absolute path, extensions, and
+the mtime of every directory, so adding, removing or renaming files
+invalidates it). Costs: docs/performance.md.
 """
 import hashlib
 import json

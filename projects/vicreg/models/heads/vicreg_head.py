@@ -1,6 +1,8 @@
 from typing import Dict, List, Optional, Union
 
 import torch
+from mmengine.dist import get_world_size
+from mmengine.logging import print_log
 from mmengine.model import BaseModule
 
 from mmpretrain.registry import MODELS
@@ -25,6 +27,7 @@ class VICRegHead(BaseModule):
                  init_cfg: Optional[Union[dict, List[dict]]] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         self.loss_module = MODELS.build(loss)
+        self._reported = False
 
     def loss(self, z_a: torch.Tensor,
              z_b: torch.Tensor) -> Dict[str, torch.Tensor]:
@@ -37,4 +40,12 @@ class VICRegHead(BaseModule):
         Returns:
             Dict[str, torch.Tensor]: The weighted loss terms.
         """
+        if not self._reported:  # once: shows the gather at work in the log
+            local_n, world_size = z_a.size(0), get_world_size()
+            print_log(
+                f'VICRegHead: loss variance/covariance over '
+                f'{local_n * world_size} embeddings gathered from '
+                f'{world_size} process(es) (local batch {local_n})',
+                logger='current')
+            self._reported = True
         return self.loss_module(z_a, z_b)

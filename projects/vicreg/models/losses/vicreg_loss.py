@@ -2,8 +2,6 @@ from typing import Dict
 
 import torch
 import torch.nn.functional as F
-from mmengine.dist import get_world_size
-from mmengine.logging import print_log
 from mmengine.model import BaseModule
 
 from mmpretrain.registry import MODELS
@@ -61,7 +59,6 @@ class VICRegLoss(BaseModule):
         self.std_coeff = std_coeff
         self.cov_coeff = cov_coeff
         self.eps = eps
-        self._reported = False
 
     def forward(self, z_a: torch.Tensor,
                 z_b: torch.Tensor) -> Dict[str, torch.Tensor]:
@@ -82,7 +79,6 @@ class VICRegLoss(BaseModule):
         num_features = z_a.size(1)
 
         repr_loss = F.mse_loss(z_a, z_b)
-        local_n = z_a.size(0)
 
         z_a = batch_all_gather(z_a)
         z_b = batch_all_gather(z_b)
@@ -95,13 +91,6 @@ class VICRegLoss(BaseModule):
             torch.mean(F.relu(1 - std_b)) / 2
 
         n = z_a.size(0)
-        if not self._reported:  # once: shows the gather at work in the log
-            print_log(
-                f'VICRegLoss: variance/covariance over {n} embeddings '
-                f'gathered from {get_world_size()} process(es) '
-                f'(local batch {local_n})',
-                logger='current')
-            self._reported = True
         if n < 2:
             raise ValueError('VICRegLoss needs >= 2 samples in the global '
                              'batch (variance and covariance are undefined)')
