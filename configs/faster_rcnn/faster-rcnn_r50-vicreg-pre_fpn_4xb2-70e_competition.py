@@ -49,12 +49,13 @@ model = dict(
             prefix='backbone.')),
     # Same results, fewer GPU launches / host syncs per step
     # (docs/performance.md): proposals pre-selected for the whole batch at
-    # once (projects/detection/rpn_head.py), anchors built once per shape
-    # (anchor_generator.py), and mmdet's MaxIoUAssigner without a host sync
-    # per ground-truth box (assigner.py)
-    rpn_head=dict(
-        type='BatchedRPNHead',
-        anchor_generator=dict(type='CachedAnchorGenerator')),
+    # once (projects/detection/rpn_head.py) and mmdet's MaxIoUAssigner
+    # without a host sync per ground-truth box (assigner.py). The anchor
+    # cache (anchor_generator.py) is opt-in: on keep-ratio shapes its gain
+    # was not measurable on CPU (docs/performance.md, "Anchor cache");
+    # enable with --cfg-options
+    # model.rpn_head.anchor_generator.type=CachedAnchorGenerator
+    rpn_head=dict(type='BatchedRPNHead'),
     roi_head=dict(bbox_head=dict(num_classes=100)),
     train_cfg=dict(
         rpn=dict(assigner=dict(type='SyncFreeMaxIoUAssigner')),

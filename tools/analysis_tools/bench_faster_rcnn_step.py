@@ -12,7 +12,8 @@ transform keeps 800x1066 at min_size 800 / max_size 1333; both pad to
 800x1088), fp32 then AMP (fp16 autocast + dynamic GradScaler).
 ``--small``: ResNet-50 at 192x256, batch 2, fp32, few steps (CPU).
 
-A third side, ``stock_mmdet``, is the same config with mmdet's own
+``ours`` enables the opt-in ``CachedAnchorGenerator``. A third side,
+``stock_mmdet``, is the same config with mmdet's own
 ``RPNHead``, ``AnchorGenerator`` and ``MaxIoUAssigner`` in place of our
 ``BatchedRPNHead``, ``CachedAnchorGenerator`` and ``SyncFreeMaxIoUAssigner``
 (identical losses and gradients, tests/test_det_step_equivalence.py): the
@@ -381,7 +382,8 @@ def main():
     args.batch = args.batch or (2 if small else 8)
     args.height = args.height or (192 if small else 800)
     args.width = args.width or (256 if small else 1066)
-    args.rounds = args.rounds or (3 if small else 5)
+    args.rounds = args.rounds if args.rounds is not None else (
+        3 if small else 5)
     args.steps = args.steps or (1 if small else 8)
     args.warmup = args.warmup if args.warmup is not None else (
         1 if small else 4)
@@ -400,7 +402,8 @@ def main():
         bench_keep_ratio(args, device)
         return
 
-    ours, cfg = build_ours(args, device)
+    # ours: with the (opt-in) anchor cache, so the A/B covers all three
+    ours, cfg = build_ours(args, device, anchor_cache=True)
     stock, _ = build_ours(args, device, stock=True)
     ref = build_ref(args, device, args.height, args.width)
     ours_data, ref_imgs, ref_targets = make_inputs(args, device)
