@@ -3,15 +3,17 @@
 # "Detection recipes"). It starts from the original team's recipe
 # (torchvision 0.12 fasterrcnn_resnet50_fpn; reproduced as is by
 # faster-rcnn_r50-vicreg-pre-frozenbn_fpn_4xb2-70e-original_competition.py)
-# and changes two things, each with its own ablation child:
+# and changes two things (-frozenbn undoes the first; -original, its child,
+# also the second):
 # - BN: SyncBN in train mode, all stages trainable, as mmselfsup's detection
 #   benchmarks and MoCo (He et al. 2020) fine-tune self-supervised backbones
 #   (their BN statistics do not match the detection data); the original's
 #   frozen BN is the -frozenbn child. SyncBNIfCUDA = BN without CUDA.
 # - Schedule: 70 epochs at 0.005, x0.1 at epochs 52 and 64 (mmdet's 3x
 #   shape [27, 33]/36 scaled to 70). The original StepLR(10, 0.2) is below
-#   1% of the lr from epoch 30 (4e-5, then 8e-6): 30 of its 70 epochs barely
-#   move the weights. Evidence: that lr trace (tests/test_det_recipes.py)
+#   1% of the lr from epoch 30 (4e-5; 8e-6 from 40, 3.2e-7 from 60): its
+#   last 30-40 epochs barely move the weights. Evidence: that lr trace
+#   (tests/test_det_recipes.py)
 #   and the decay-late long schedules of "Rethinking ImageNet Pre-training"
 #   (He et al. 2019) for non-supervised init; no AP on the real data yet.
 # Kept from the original: SGD lr 0.005 m 0.9 wd 5e-4, batch 8 (4 GPUs x 2),

@@ -333,7 +333,7 @@ def bench_keep_ratio(args, device) -> None:
     # empty cache (the hit rate and memory a real run sees)
     cached.rpn_head.prior_generator = TASK_UTILS.build(
         dict(cfg.model.rpn_head.anchor_generator,
-             type='CachedAnchorGenerator'))
+             type='CachedAnchorGenerator', cache_mib=args.cache_mib))
     fresh = dict(cached=cached, uncached=uncached)
     epoch = keep_ratio_shapes(args.epoch_batches, args.batch, seed=1)
     per_call = anchors_ab(fresh, epoch, device, sync)
@@ -377,6 +377,9 @@ def main():
     parser.add_argument('--epoch-batches', type=int, default=3750,
                         help='keep-ratio: batches replayed for the hit rate '
                         '(3,750 = the 30,000 training images at batch 8)')
+    parser.add_argument('--cache-mib', type=float, default=32.0,
+                        help='keep-ratio: byte budget per anchor cache for '
+                        'the epoch replay')
     args = parser.parse_args()
     small = args.small
     args.batch = args.batch or (2 if small else 8)
