@@ -200,3 +200,74 @@ def test_dataset_configs_use_the_class_list():
         assert cfg.custom_imports.imports == ['projects.compat',
                                               'projects.detection',
                                               'projects.engine']
+
+
+def make_dropping_validation(root):
+    """The new user's case: 5 validation images, one malformed YAML and two
+    without labels."""
+    split = 'validation'
+    for n in (30001, 30002):
+        write_item(root, split, n, 100, 80, [[1, 1, 50, 50]], ['dog'])
+    write_item(root, split, 30003, 100, 80, [], [],
+               label_text='bboxes: [[1, 2, 3\nlabels: [dog\n')
+    for n in (30004, 30005):
+        write_item(root, split, n, 100, 80, [[1, 1, 9, 9]], ['dog'],
+                   label=False)
+    return split
+
+
+def test_validation_split_with_dropped_images_fails(tmp_path, tool):
+    split = make_dropping_validation(str(tmp_path))
+    out = tmp_path / 'v.json'
+    res = tool(tmp_path, split, out, '--no-progress')
+    assert res.returncode == 1
+    assert '2 of 5 images kept' in res.stderr
+    assert '--allow-dropped' in res.stderr and '3 images' in res.stderr
+    assert osp.join('labels', '30003.yml') in res.stderr  # names the file
+    assert not out.exists()
+    # the explicit flag writes the rest, and says how many were kept
+    res = tool(tmp_path, split, out, '--no-progress', '--allow-dropped')
+    assert res.returncode == 0, res.stderr
+    assert '2 of 5 images kept' in res.stdout
+    assert len(json.loads(out.read_text())['images']) == 2
+
+
+def test_training_split_with_dropped_images_is_summarised(tmp_path, tool):
+    # negative control: a training split may drop images (with a count)
+    import shutil
+    make_dropping_validation(str(tmp_path))
+    shutil.move(str(tmp_path / 'validation'), str(tmp_path / 'training'))
+    out = tmp_path / 't.json'
+    res = tool(tmp_path, 'training', out, '--no-progress')
+    assert res.returncode == 0, res.stderr
+    assert '2 of 5 images kept' in res.stdout
+    assert len(json.loads(out.read_text())['images']) == 2
+
+
+@pytest.mark.parametrize('split', ['training', 'validaton'])
+def test_missing_split_is_an_error(tmp_path, tool, split):
+    write_item(str(tmp_path), 'validation', 30001, 100, 80, [[1, 1, 5, 5]],
+               ['dog'])
+    out = tmp_path / 'x.json'
+    res = tool(tmp_path, split, out, '--no-progress')
+    assert res.returncode == 1
+    assert f'{split}: split directory not found' in res.stderr
+    assert 'validation' in res.stderr  # lists the splits that exist
+    assert not out.exists()
+    with pytest.raises(ConversionError):
+        convert_split(str(tmp_path), split, workers=0)
+
+
+@pytest.mark.parametrize('split', ['training', 'validation'])
+def test_split_without_images_is_an_error(tmp_path, tool, split):
+    (tmp_path / split / 'images').mkdir(parents=True)
+    (tmp_path / split / 'labels').mkdir()
+    (tmp_path / split / 'labels' / '1.yml').write_text('bboxes: []\n')
+    out = tmp_path / 'x.json'
+    res = tool(tmp_path, split, out, '--no-progress')
+    assert res.returncode == 1 and 'no image' in res.stderr
+    assert not out.exists()
+    (tmp_path / split / 'images').rmdir()
+    res = tool(tmp_path, split, out, '--no-progress')
+    assert res.returncode == 1 and 'images/ not found' in res.stderr
+    assert not out.exists()

@@ -56,6 +56,24 @@ def data(tmp_path_factory):
     return tmp, opts
 
 
+def coco_ap(ann_file: str, dets: list) -> float:
+    """Plain pycocotools AP@[.5:.95] of COCO-format detections."""
+    import contextlib
+    import io
+
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO(ann_file)
+        if not dets:
+            return 0.0
+        ev = COCOeval(gt, gt.loadRes(dets), 'bbox')
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return float(ev.stats[0])
+
+
 def test_train_test_infer(data):
     tmp, opts = data
     work = tmp / 'work'
@@ -78,7 +96,8 @@ def test_train_test_infer(data):
                    test_dir, '--cfg-options', *opts, env=env)
     assert res.returncode == 0, out[-5000:]
     lines = (test_dir / 'validation_results.txt').read_text().splitlines()
-    assert len(lines) == 12
+    assert len(lines) == 13 and lines[0] == 'IoU metric: bbox'
+    lines = lines[1:]
     assert lines[0].startswith(
         ' Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | '
         'maxDets=100 ] = ')
@@ -105,6 +124,71 @@ def test_train_test_infer(data):
             assert len(det['bbox']) == 4
     assert sorted(p.name for p in (infer_dir / 'vis').iterdir()) == [
         '30001.JPEG', '30002.JPEG', '30003.JPEG']
+
+
+def test_infer_json_gives_the_test_ap(tmp_path):
+    """tools/infer.py's detections_coco.json holds every detection the
+    model returns, so pycocotools gives tools/test.py's AP from it, on the
+    generated demo validation split."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import projects.detection  # noqa: F401
+    from mmdet.registry import MODELS
+    res, out = run('tools/generate_demo_data.py', '--out', tmp_path / 'demo',
+                   '--num-unlabeled', '4', '--num-train', '4', '--num-val',
+                   '6')
+    assert res.returncode == 0, out[-3000:]
+    labeled = tmp_path / 'demo' / 'labeled'
+    ann = labeled / 'annotations' / 'validation.json'
+    convert_to_file(str(labeled), 'validation', str(ann), workers=0)
+    # A random-init detector (the scratch demo config, Kaiming init, BN at
+    # its initial statistics) scores every class ~1/101: the model's
+    # threshold 0 keeps its 100 detections per image for both tools.
+    init_default_scope('mmdet')
+    cfg = Config.fromfile(DEMO_CONFIG)
+    cfg.model.backbone.init_cfg = None
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    ckpt = tmp_path / 'random.pth'
+    torch.save({'state_dict': model.state_dict(),
+                'meta': {'epoch': 0, 'iter': 0}}, ckpt)
+    r = f'{labeled}/'
+    opts = [
+        f'test_dataloader.dataset.data_root={r}',
+        f'test_evaluator.ann_file={ann}',
+        'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False',
+        'model.backbone.init_cfg=None', 'model.test_cfg.rcnn.score_thr=0.0'
+    ]
+    res, out = run('tools/test.py', DEMO_CONFIG, ckpt, '--work-dir',
+                   tmp_path / 'test', '--cfg-options', *opts,
+                   f'test_evaluator.outfile_prefix={tmp_path}/test_dets')
+    assert res.returncode == 0, out[-5000:]
+    metrics = json.loads((tmp_path / 'test' / 'metrics.json').read_text())
+    res, out = run('tools/infer.py', DEMO_CONFIG, ckpt, 'val', '--out-dir',
+                   tmp_path / 'infer', '--score-thr', '0.3', '--no-vis',
+                   '--device', 'cpu', '--cfg-options', *opts)
+    assert res.returncode == 0, out[-5000:]
+    infer_coco = json.loads(
+        (tmp_path / 'infer' / 'detections_coco.json').read_text())
+    test_coco = json.loads((tmp_path / 'test_dets.bbox.json').read_text())
+    assert len(test_coco) == 6 * 100  # max_per_img for each image
+    assert len(infer_coco) == len(test_coco)
+    key = (lambda d: (d['image_id'], d['category_id'], round(d['score'], 4),
+                      [round(v, 1) for v in d['bbox']]))
+    assert sorted(map(key, infer_coco)) == sorted(map(key, test_coco))
+    ap = coco_ap(str(ann), infer_coco)
+    print(f'AP from infer.py json {ap:.6f}, tools/test.py '
+          f'{metrics["coco/bbox_mAP"]:.6f}')
+    assert ap == pytest.approx(metrics['coco/bbox_mAP'], abs=1e-9)
+    assert ap == pytest.approx(coco_ap(str(ann), test_coco), abs=1e-9)
+    # negative control: the list cut at --score-thr (what the json held
+    # before) is not the evaluated list
+    cut = [d for d in infer_coco if d['score'] >= 0.3]
+    assert len(cut) < len(infer_coco)
 
 
 @pytest.mark.parametrize('override, message', [

@@ -140,7 +140,8 @@ def test_equals_pycocotools(split, tmp_path):
     names_written = sorted(osp.basename(p) for p in paths)
     assert names_written == ['metrics.json', 'per_class_ap.csv',
                              'per_class_ap.md', 'validation_results.txt']
-    assert (tmp_path / 'validation_results.txt').read_text() == ref_text
+    assert (tmp_path / 'validation_results.txt').read_text() == (
+        'IoU metric: bbox\n' + ref_text)
     saved = json.loads((tmp_path / 'metrics.json').read_text())
     assert saved['coco/bbox_AR@1'] == pytest.approx(ref.stats[6])
     assert saved['coco/bbox_AP/lemon'] is None

@@ -22,7 +22,7 @@ ANCHORS = dict(scales=[8], ratios=[0.5, 1.0, 2.0], strides=[4, 8, 16, 32, 64])
 
 
 def test_cached_anchor_generator_identical_and_cached():
-    ours, ref = CachedAnchorGenerator(**ANCHORS, cache_size=2), \
+    ours, ref = CachedAnchorGenerator(**ANCHORS, cache_entries=1), \
         AnchorGenerator(**ANCHORS)
     for pad, sizes in (((64, 96), [(16, 24), (8, 12), (4, 6), (2, 3),
                                    (1, 2)]),
@@ -36,12 +36,40 @@ def test_cached_anchor_generator_identical_and_cached():
                             ref.valid_flags(sizes, pad, 'cpu')):
                 assert torch.equal(a, b)
         # a 60x90 pad invalidates the last anchor column / row somewhere
-    assert len(ours._cache) == 2  # LRU bound (priors + latest flags)
+    # separate caches, each bounded: priors of one size set, latest flags
+    assert len(ours.priors_cache.entries) == 1
+    assert len(ours.flags_cache.entries) == 1
+    assert ours.priors_cache.hits == 3 and ours.priors_cache.misses == 1
+    assert ours.flags_cache.hits == 2 and ours.flags_cache.misses == 2
     first = ours.grid_priors([(4, 4)] * 5, device='cpu')
     again = ours.grid_priors([(4, 4)] * 5, device='cpu')
     assert first is not again and all(a is b for a, b in zip(first, again))
     half = ours.grid_priors([(4, 4)] * 5, dtype=torch.float16, device='cpu')
     assert half[0].dtype == torch.float16
+
+
+def test_anchor_cache_byte_budget():
+    sizes = [(16, 24), (8, 12), (4, 6), (2, 3), (1, 2)]
+    one = sum(t.numel() * t.element_size() for t in AnchorGenerator(
+        **ANCHORS).grid_priors(sizes, device='cpu'))
+    gen = CachedAnchorGenerator(**ANCHORS, cache_mib=2.5 * one / 2**20)
+    for k in range(4):  # 4 distinct shapes, room for 2
+        gen.grid_priors([(h + k, w) for h, w in sizes], device='cpu')
+        assert gen.priors_cache.nbytes <= 2.5 * one
+    assert len(gen.priors_cache.entries) == 2
+    assert gen.priors_cache.nbytes == sum(
+        t.numel() * t.element_size()
+        for v in gen.priors_cache.entries.values() for t in v)
+    # most recent kept: a hit; the oldest was evicted: a miss
+    gen.grid_priors([(h + 3, w) for h, w in sizes], device='cpu')
+    assert gen.priors_cache.hits == 1
+    gen.grid_priors(sizes, device='cpu')
+    assert gen.priors_cache.misses == 5
+    # an entry larger than the budget is returned, not kept
+    tiny = CachedAnchorGenerator(**ANCHORS, cache_mib=0.5 * one / 2**20)
+    out = tiny.grid_priors(sizes, device='cpu')
+    assert len(out) == 5 and not tiny.priors_cache.entries
+    assert tiny.priors_cache.nbytes == 0
 
 
 def _inputs(batch=2, h=96, w=128, boxes=4):
@@ -75,6 +103,8 @@ def _build(stock: bool):
     cfg = Config.fromfile(DEMO_CONFIG)
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.backbone.init_cfg = None
+    # the anchor cache is opt-in in the configs: on here, off in stock
+    model_cfg.rpn_head.anchor_generator.type = 'CachedAnchorGenerator'
     if stock:
         model_cfg.rpn_head.type = 'RPNHead'
         model_cfg.rpn_head.anchor_generator.type = 'AnchorGenerator'
@@ -89,7 +119,7 @@ def _build(stock: bool):
 @pytest.mark.parametrize('boxes', [1, 5])
 def test_training_steps_match_stock_mmdet(boxes):
     cfg = Config.fromfile(DEMO_CONFIG).model
-    assert cfg.rpn_head.anchor_generator.type == 'CachedAnchorGenerator'
+    assert cfg.rpn_head.anchor_generator.type == 'AnchorGenerator'  # opt-in
     assert cfg.train_cfg.rpn.assigner.type == 'SyncFreeMaxIoUAssigner'
     ours, stock = _build(False), _build(True)
     assert type(stock.rpn_head.prior_generator) is AnchorGenerator

@@ -308,3 +308,38 @@ def test_full_view_close_to_official_pil_pipeline():
     diff = (out - ref).abs()
     # solarize flips pixels near the threshold that rounding moved across
     assert diff.mean() < 4 / 255 and (diff > 8 / 255).float().mean() < 0.01
+
+
+def test_views_under_autocast_stay_fp32():
+    """mmengine calls the data preprocessor inside optim_context (autocast
+    with AMP): the views must not change, so the PIL bound above holds."""
+    import projects.vicreg  # noqa: F401
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        pre = MODELS.build(
+            dict(type='VICRegGPUViewsPreprocessor', size=64, seed=0))
+        pre_amp = MODELS.build(
+            dict(type='VICRegGPUViewsPreprocessor', size=64, seed=0))
+    bgr = torch.cat([_tensor(_image(s, 96)) for s in range(3)])
+    ref = pre(dict(inputs=bgr, data_samples=None), True)['inputs']
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = pre_amp(dict(inputs=bgr, data_samples=None), True)['inputs']
+    for a, b in zip(out, ref):
+        assert a.dtype == torch.float32
+        assert torch.equal(a, b)
+    # the bound itself, under autocast: the resize vs PIL within 1 level
+    img = _image(1)
+    box = (10, 20, 100, 150)
+    pil = np.asarray(img.crop((20, 10, 170, 110)).resize(
+        (224, 224), Image.BICUBIC)).astype(int)
+    crop = torch.tensor([box], dtype=torch.float32)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        with torch.autocast('cpu', enabled=False):  # what forward does
+            ok = G.resized_crop_flip(_tensor(img), crop, None, 224)
+        # negative control: the same op left to autocast misses the bound
+        bad = G.resized_crop_flip(_tensor(img), crop, None, 224)
+    ok = ok[0].permute(1, 2, 0).float().numpy().astype(int)
+    bad = bad[0].permute(1, 2, 0).float().numpy().astype(int)
+    assert np.abs(ok - pil).max() <= 1
+    assert np.abs(bad - pil).max() > 1

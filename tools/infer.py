@@ -9,9 +9,13 @@ config's test split, e.g. data/labeled/validation/images/). Writes to
 
 - ``detections.json``: per image ``{"file", "image_id", "detections":
   [{"bbox": [x1, y1, x2, y2], "score", "label", "class"}]}`` (label 0..99 in
-  the competition's class order);
-- ``detections_coco.json``: the same as COCO results (category_id =
-  label + 1, bbox = [x, y, w, h]), for pycocotools;
+  the competition's class order), detections with score >= --score-thr;
+- ``detections_coco.json``: for evaluation with pycocotools, so COMPLETE:
+  every detection the model returns (score >= the config's
+  ``model.test_cfg.rcnn.score_thr``, at most ``max_per_img`` per image, as
+  ``tools/test.py`` evaluates), unrounded, as COCO results (category_id =
+  label + 1, bbox = [x, y, w, h]); --score-thr does not apply to it (a
+  cut-off list lowers AP);
 - ``vis/<image>``: the images with boxes and class names (unless --no-vis).
 
 The checkpoint is read through projects.compat's safe (weights_only) loader.
@@ -36,7 +40,9 @@ def parse_args(argv=None):
     parser.add_argument('input', help="image, folder, or 'val'")
     parser.add_argument('--out-dir', default='outputs/infer')
     parser.add_argument('--score-thr', type=float, default=0.3,
-                        help='keep (and draw) detections with score >= this')
+                        help='keep in detections.json and draw detections '
+                        'with score >= this (detections_coco.json keeps '
+                        'all, for evaluation)')
     parser.add_argument('--device', default=None,
                         help='cuda:0 / cpu (default: cuda if available)')
     parser.add_argument('--batch-size', type=int, default=1)
@@ -107,17 +113,16 @@ def main(argv=None) -> int:
         dets = []
         for box, score, label in zip(pred['bboxes'], pred['scores'],
                                      pred['labels']):
-            if score < args.score_thr:
-                continue
-            box = [round(float(v), 2) for v in box]
-            dets.append(dict(bbox=box, score=round(float(score), 5),
-                             label=int(label), **{'class': classes[label]}))
-            if image_id(path) is not None:
+            if image_id(path) is not None:  # all of them: for evaluation
                 coco.append(dict(
                     image_id=image_id(path), category_id=int(label) + 1,
-                    bbox=[box[0], box[1], round(box[2] - box[0], 2),
-                          round(box[3] - box[1], 2)],
-                    score=round(float(score), 5)))
+                    bbox=[box[0], box[1], box[2] - box[0], box[3] - box[1]],
+                    score=float(score)))
+            if score < args.score_thr:
+                continue
+            dets.append(dict(bbox=[round(float(v), 2) for v in box],
+                             score=round(float(score), 5), label=int(label),
+                             **{'class': classes[label]}))
         per_image.append(dict(file=path, image_id=image_id(path),
                               detections=dets))
     with open(osp.join(args.out_dir, 'detections.json'), 'w') as f:
@@ -125,8 +130,11 @@ def main(argv=None) -> int:
     with open(osp.join(args.out_dir, 'detections_coco.json'), 'w') as f:
         json.dump(coco, f)
     n = sum(len(p['detections']) for p in per_image)
+    model_thr = cfg.model.get('test_cfg', {}).get('rcnn', {}).get('score_thr')
     print(f'{len(per_image)} images, {n} detections (score >= '
-          f'{args.score_thr}) -> {args.out_dir}')
+          f'{args.score_thr}) in detections.json, {len(coco)} (all, score >= '
+          f'the model\'s {model_thr}) in detections_coco.json '
+          f'-> {args.out_dir}')
     return 0
 
 

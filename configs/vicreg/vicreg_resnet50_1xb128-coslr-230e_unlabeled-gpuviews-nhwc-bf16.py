@@ -3,8 +3,10 @@
 # - channels-last: NHWC views from the preprocessor and an NHWC model
 #   (ChannelsLastHook), cuDNN's native layout for tensor-core convolutions;
 # - bf16 autocast instead of fp16 (AmpOptimWrapper dtype; no loss-scale
-#   underflow to manage; the VICReg loss itself is computed in fp32 either
-#   way, see VICRegLoss).
+#   underflow to manage). In VICRegLoss the element-wise terms (variance,
+#   sqrt, squares, sums) are fp32 either way, but the covariance matmuls
+#   z.T @ z run in bf16 under autocast (fp16 in the fp16 recipe, as the
+#   official code). The GPU views are computed outside autocast (fp32).
 # Measure before adopting: tools/analysis_tools/bench_vicreg_step.py
 # --channels-last --bf16 (docs/performance.md).
 _base_ = ['./vicreg_resnet50_1xb128-coslr-230e_unlabeled-gpuviews.py']

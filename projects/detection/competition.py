@@ -84,8 +84,21 @@ PROBLEM_HELP = {
 }
 
 
+# Splits that are evaluated: every image found must reach the json (the
+# score is over the whole split), so a dropped one fails the conversion
+# unless allow_dropped (--allow-dropped).
+EVAL_SPLIT_PREFIXES = ('val', 'test')
+
+
+def is_eval_split(split: str) -> bool:
+    """Whether ``split`` (e.g. ``'validation'``) is an evaluation split."""
+    return osp.basename(osp.normpath(split)).lower().startswith(
+        EVAL_SPLIT_PREFIXES)
+
+
 class ConversionError(RuntimeError):
-    """The labels cannot be converted (unknown class, or --strict)."""
+    """The labels cannot be converted (missing or empty split, unknown
+    class, an evaluation split losing images, or --strict)."""
 
 
 class Report:
@@ -95,7 +108,8 @@ class Report:
         self.split_dir = split_dir
         self.counts: Counter = Counter()
         self.messages: Dict[str, List[str]] = {k: [] for k in PROBLEM_KINDS}
-        self.num_images = 0
+        self.num_images = 0  # kept (written to the json)
+        self.num_found = 0  # numbered images and label files found
         self.num_annotations = 0
 
     def add(self, kind: str, message: str) -> None:
@@ -107,12 +121,19 @@ class Report:
         return sum(self.counts.values())
 
     @property
+    def num_dropped(self) -> int:
+        """Images (or label files) found but not in the json."""
+        return (self.num_found - self.num_images +
+                self.counts['bad_filename'])
+
+    @property
     def fatal(self) -> bool:
         return any(self.counts[k] for k in FATAL_KINDS)
 
     def summary(self, max_messages: int = 10) -> str:
         lines = [
-            f'{self.split_dir}: {self.num_images} images, '
+            f'{self.split_dir}: {self.num_images} of '
+            f'{self.num_found + self.counts["bad_filename"]} images kept, '
             f'{self.num_annotations} boxes, {self.num_problems} problems'
         ]
         for kind in PROBLEM_KINDS:
@@ -130,6 +151,7 @@ class Report:
     def to_dict(self) -> dict:
         return dict(
             images=self.num_images,
+            found=self.num_found + self.counts['bad_filename'],
             annotations=self.num_annotations,
             problems={k: v for k, v in self.counts.items() if v})
 
@@ -277,13 +299,24 @@ def _parse_job(args):
     return n, parse_label_file(label_path, image_path)
 
 
-def _scan(directory: str, exts: Tuple[str, ...], report: Report,
-          kind_missing_dir: str) -> Dict[int, str]:
+def _split_error(split_dir: str, what: str) -> ConversionError:
+    root = osp.dirname(split_dir)
+    splits = sorted(d for d in os.listdir(root)
+                    if osp.isdir(osp.join(root, d))) if osp.isdir(root) else []
+    return ConversionError(
+        f'{split_dir}: {what}; nothing written. Expected '
+        f'{split_dir}/images/{{n}}.JPEG and {split_dir}/labels/{{n}}.yml; '
+        f'splits under {root}: {", ".join(splits) or "none"} (check the '
+        f'root and split arguments).')
+
+
+def _scan(directory: str, exts: Tuple[str, ...],
+          report: Report) -> Dict[int, str]:
     """Map file number -> path for files with one of ``exts``."""
     found: Dict[int, str] = {}
     if not osp.isdir(directory):
-        report.add(kind_missing_dir, f'{directory}: directory not found')
-        return found
+        raise _split_error(osp.dirname(directory),
+                           f'directory {osp.basename(directory)}/ not found')
     with os.scandir(directory) as it:
         for entry in it:
             stem, ext = osp.splitext(entry.name)
@@ -321,14 +354,23 @@ def convert_split(root: str, split: str, workers: Optional[int] = None,
     Returns:
         (coco dict, :class:`Report`). Unknown class names raise nothing here:
         check ``report.fatal`` (the tool does).
+
+    Raises:
+        ConversionError: the split, its ``images/`` or ``labels/`` directory
+            does not exist, or it holds no image.
     """
     split_dir = osp.join(root, split)
+    if not osp.isdir(split_dir):
+        raise _split_error(split_dir, 'split directory not found')
     report = Report(split_dir)
-    images = _scan(osp.join(split_dir, 'images'), IMAGE_EXTS, report,
-                   'missing_image')
-    labels = _scan(osp.join(split_dir, 'labels'), LABEL_EXTS, report,
-                   'missing_label')
+    images = _scan(osp.join(split_dir, 'images'), IMAGE_EXTS, report)
+    labels = _scan(osp.join(split_dir, 'labels'), LABEL_EXTS, report)
+    if not images:
+        raise _split_error(
+            split_dir, f'no image ({"/".join(IMAGE_EXTS)}) named <integer>'
+            f'.<ext> in images/')
     numbers = sorted(set(images) | set(labels))
+    report.num_found = len(numbers)
     jobs = [(n, labels.get(n), images.get(n)) for n in numbers]
     if workers is None:
         workers = min(8, os.cpu_count() or 1) if len(jobs) >= 2000 else 0
@@ -370,14 +412,26 @@ def convert_split(root: str, split: str, workers: Optional[int] = None,
 
 def convert_to_file(root: str, split: str, out_file: str,
                     strict: bool = False, workers: Optional[int] = None,
-                    progress: bool = False) -> Report:
+                    progress: bool = False,
+                    allow_dropped: bool = False) -> Report:
     """Convert a split and write the json; raise :class:`ConversionError`
-    (with the summary) on unknown classes, or on any problem if ``strict``.
-    Nothing is written when it raises."""
+    (with the summary) on a missing or empty split, unknown classes, an
+    evaluation split (:func:`is_eval_split`) with a dropped image unless
+    ``allow_dropped``, or on any problem if ``strict``. Nothing is written
+    when it raises."""
     coco, report = convert_split(root, split, workers, progress)
-    if report.fatal or (strict and report.num_problems):
-        why = ('unknown class names' if report.fatal else
-               f'{report.num_problems} problems (--strict)')
+    dropped = (is_eval_split(split) and report.num_dropped
+               and not allow_dropped)
+    if report.fatal or dropped or (strict and report.num_problems):
+        if report.fatal:
+            why = 'unknown class names'
+        elif dropped:
+            why = (f'{report.num_dropped} images of the evaluation split '
+                   f'{split!r} would be left out, so AP would be computed '
+                   f'on a subset; fix the files listed below, or pass '
+                   f'--allow-dropped to evaluate on the rest')
+        else:
+            why = f'{report.num_problems} problems (--strict)'
         raise ConversionError(f'conversion failed: {why}\n{report.summary()}')
     out_dir = osp.dirname(osp.abspath(out_file))
     os.makedirs(out_dir, exist_ok=True)

@@ -140,9 +140,14 @@ class CompetitionCocoMetric(CocoMetric):
         return out
 
 
+SUMMARY_HEADER = 'IoU metric: bbox\n'  # first line of the original's file
+
+
 def write_results(metrics: Dict[str, float], out_dir: str,
                   summary_file: str = 'validation_results.txt') -> List[str]:
-    """Write the COCO summary (pycocotools layout), the per-class AP table
+    """Write the COCO summary (the original's ``validation_results.txt``:
+    :data:`SUMMARY_HEADER`, as torchvision's reference ``CocoEvaluator``
+    prints it, then pycocotools' layout), the per-class AP table
     (``per_class_ap.md`` and ``.csv``) and all metrics (``metrics.json``,
     NaN -> null) under ``out_dir``. Returns the paths; writes nothing when
     ``metrics`` lacks the 12 stats of :class:`CompetitionCocoMetric`."""
@@ -157,7 +162,7 @@ def write_results(metrics: Dict[str, float], out_dir: str,
     os.makedirs(out_dir, exist_ok=True)
     paths = [osp.join(out_dir, summary_file)]
     with open(paths[-1], 'w') as f:
-        f.write(format_summary([metrics[k] for k in keys]))
+        f.write(SUMMARY_HEADER + format_summary([metrics[k] for k in keys]))
     per_class = [(k[len(prefix + PER_CLASS_PREFIX):], v)
                  for k, v in metrics.items()
                  if k.startswith(prefix + PER_CLASS_PREFIX)]

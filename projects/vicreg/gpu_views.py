@@ -53,7 +53,8 @@ explicit ``torch.Generator``. No step synchronises with the host (no
 
 ``VICRegGPUViewsPreprocessor`` (registered in mmpretrain's ``MODELS``) is a
 ``data_preprocessor`` taking the uint8 batch from the loader and returning
-the two views; see
+the two views, computed in fp32 with autocast disabled (mmengine runs the
+preprocessor inside AMP's autocast context); see
 ``configs/vicreg/vicreg_resnet50_1xb128-coslr-230e_unlabeled-gpuviews.py``.
 """
 import math
@@ -507,15 +508,20 @@ class VICRegGPUViewsPreprocessor(BaseDataPreprocessor):
             inputs = torch.stack(list(inputs))
         if self.to_rgb:
             inputs = inputs.flip(1)
-        views = vicreg_views(
-            inputs,
-            size=self.size,
-            blur=self.blur,
-            generator=self._get_generator(inputs.device),
-            views=self.views,
-            sigma=self.sigma,
-            mean=self.mean,
-            std=self.std)
+        # mmengine calls the data preprocessor inside optim_context, i.e.
+        # under autocast with AMP: the resampling matmuls would run in
+        # fp16/bf16 and miss PIL by several levels. The views are data, not
+        # model compute: fp32.
+        with torch.autocast(inputs.device.type, enabled=False):
+            views = vicreg_views(
+                inputs,
+                size=self.size,
+                blur=self.blur,
+                generator=self._get_generator(inputs.device),
+                views=self.views,
+                sigma=self.sigma,
+                mean=self.mean,
+                std=self.std)
         if self.channels_last:
             views = [
                 v.contiguous(memory_format=torch.channels_last)

@@ -12,7 +12,8 @@ transform keeps 800x1066 at min_size 800 / max_size 1333; both pad to
 800x1088), fp32 then AMP (fp16 autocast + dynamic GradScaler).
 ``--small``: ResNet-50 at 192x256, batch 2, fp32, few steps (CPU).
 
-A third side, ``stock_mmdet``, is the same config with mmdet's own
+``ours`` enables the opt-in ``CachedAnchorGenerator``. A third side,
+``stock_mmdet``, is the same config with mmdet's own
 ``RPNHead``, ``AnchorGenerator`` and ``MaxIoUAssigner`` in place of our
 ``BatchedRPNHead``, ``CachedAnchorGenerator`` and ``SyncFreeMaxIoUAssigner``
 (identical losses and gradients, tests/test_det_step_equivalence.py): the
@@ -32,10 +33,25 @@ A/B of the two ops backends.
 Prints one JSON line per (precision, side) and the ratio line last
 (img/s ratios per precision: ours / torchvision, stock mmdet / torchvision,
 ours / stock mmdet).
+
+``--shapes keep-ratio``: the A/B of ``CachedAnchorGenerator`` alone on a
+realistic shape distribution instead: images of about 640x480 (480-640
+wide, aspect 3:4 / 2:3 / 9:16 / 1:1, a quarter of them portrait) resized
+keep-ratio to 800/1333 as the dataset configs do, batches of one
+orientation (as ``AspectRatioBatchSampler``), padded to 32 by the model's
+preprocessor; sides ``cached`` and ``uncached`` are the config's detector
+with and without the cache (nothing else differs), stepping through the
+same batches, interleaved. Each line adds the time spent in
+``rpn_head.get_anchors`` per step and the caches' hits, misses and bytes;
+a last line replays a whole epoch of batch shapes (``--epoch-batches``)
+through the generator alone for the hit rate and memory a real run sees.
 """
 import copy
+import json
 import os.path as osp
+import statistics
 import sys
+import time
 
 import torch
 
@@ -70,7 +86,9 @@ def to_stock(model_cfg):
     return model_cfg
 
 
-def build_ours(args, device, stock=False):
+def build_ours(args, device, stock=False, anchor_cache=None):
+    """The config's detector; ``stock``: mmdet's RPN head, anchor generator
+    and assigners; ``anchor_cache`` True/False: that generator only."""
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
@@ -82,6 +100,11 @@ def build_ours(args, device, stock=False):
     model_cfg.backbone.init_cfg = None  # random init, like the reference
     if stock:
         model_cfg = to_stock(model_cfg)
+    if anchor_cache is None:
+        anchor_cache = getattr(args, 'anchor_cache', None)
+    if anchor_cache is not None:
+        model_cfg.rpn_head.anchor_generator.type = (
+            'CachedAnchorGenerator' if anchor_cache else 'AnchorGenerator')
     torch.manual_seed(0)  # ours and stock start from the same weights
     model = MODELS.build(model_cfg).to(device)
     from mmengine.logging import MMLogger
@@ -155,6 +178,183 @@ def make_inputs(args, device):
     return ours_data, ref_imgs, ref_targets
 
 
+def keep_ratio_shapes(n: int, batch: int, seed: int = 0,
+                      scale=(1333, 800)) -> list:
+    """``n`` batches of (h, w) image shapes after keep-ratio resizing of
+    about-640x480 images (width 480-640, height 0.5-1.0 of it, a quarter
+    portrait); each batch one orientation."""
+    import random
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        portrait = rng.random() < 0.25
+        shapes = []
+        for _ in range(batch):
+            w0 = rng.randint(480, 640)
+            h0 = rng.randint(w0 // 2, w0)
+            if portrait:
+                w0, h0 = h0, w0
+            f = min(max(scale) / max(h0, w0), min(scale) / min(h0, w0))
+            shapes.append((int(h0 * f + 0.5), int(w0 * f + 0.5)))
+        out.append(shapes)
+    return out
+
+
+def _pad(x: int) -> int:  # DetDataPreprocessor's pad_size_divisor=32
+    return -(-x // 32) * 32
+
+
+def anchors_ab(models: dict, shapes: list, device, sync) -> dict:
+    """``rpn_head.get_anchors`` alone for every batch of ``shapes`` on each
+    model, interleaved (order alternating per batch): seconds per call."""
+    total = {k: 0.0 for k in models}
+    names = list(models)
+    for i, batch in enumerate(shapes):
+        H = max(_pad(h) for h, _ in batch)
+        W = max(_pad(w) for _, w in batch)
+        sizes = [(-(-H // s), -(-W // s)) for s in (4, 8, 16, 32, 64)]
+        metas = [dict(pad_shape=(_pad(h), _pad(w)), img_shape=(h, w),
+                      batch_input_shape=(H, W)) for h, w in batch]
+        for name in (names if i % 2 == 0 else names[::-1]):
+            sync()
+            t0 = time.perf_counter()
+            models[name].rpn_head.get_anchors(sizes, metas, device=device)
+            sync()
+            total[name] += time.perf_counter() - t0
+    return {k: v / max(1, len(shapes)) for k, v in total.items()}
+
+
+def make_batch(shapes, boxes: int, device, seed: int) -> dict:
+    """Model inputs of the given (h, w) shapes with random boxes."""
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+    g = torch.Generator().manual_seed(seed)
+    inputs, samples = [], []
+    for h, w in shapes:
+        inputs.append(torch.randint(0, 256, (3, h, w), generator=g,
+                                    dtype=torch.uint8).to(device))
+        xy = torch.rand(boxes, 2, generator=g) * torch.tensor([w, h]) * 0.7
+        wh = (torch.rand(boxes, 2, generator=g) * 0.25 + 0.05) * \
+            torch.tensor([w, h])
+        ds = DetDataSample(metainfo=dict(
+            img_shape=(h, w), ori_shape=(h, w), scale_factor=(1.0, 1.0),
+            flip=False))
+        ds.gt_instances = InstanceData(
+            bboxes=torch.cat([xy, xy + wh], 1).to(device),
+            labels=torch.randint(0, 100, (boxes, ), generator=g).to(device))
+        samples.append(ds)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+class AnchorTimer:
+    """Seconds spent in ``rpn_head.get_anchors`` (wraps the bound method)."""
+
+    def __init__(self, model, sync) -> None:
+        self.total, self.calls = 0.0, 0
+        head, inner = model.rpn_head, model.rpn_head.get_anchors
+
+        def timed(*a, **k):
+            sync()
+            t0 = time.perf_counter()
+            out = inner(*a, **k)
+            sync()
+            self.total += time.perf_counter() - t0
+            self.calls += 1
+            return out
+        head.get_anchors = timed
+
+
+def cache_stats(model) -> dict:
+    gen = model.rpn_head.prior_generator
+    if not hasattr(gen, 'priors_cache'):
+        return {}
+    return {name: dict(hits=c.hits, misses=c.misses, entries=len(c.entries),
+                       mib=round(c.nbytes / 2**20, 1))
+            for name, c in (('priors', gen.priors_cache),
+                            ('flags', gen.flags_cache))}
+
+
+def bench_keep_ratio(args, device) -> None:
+    """A/B of the anchor cache alone on keep-ratio shapes (see the module
+    docstring)."""
+    from mmengine.optim import build_optim_wrapper
+    cuda = device.type == 'cuda'
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize(device)
+
+    from mmdet.registry import TASK_UTILS
+    from projects.detection.anchor_generator import CachedAnchorGenerator
+    cached, cfg = build_ours(args, device, anchor_cache=True)
+    uncached, _ = build_ours(args, device, anchor_cache=False)
+    assert isinstance(cached.rpn_head.prior_generator,
+                      CachedAnchorGenerator)
+    assert not isinstance(uncached.rpn_head.prior_generator,
+                          CachedAnchorGenerator)
+    total = args.warmup + args.rounds * args.steps
+    shapes = keep_ratio_shapes(total, args.batch)
+    batches = [make_batch(s, args.boxes, device, seed=i)
+               for i, s in enumerate(shapes)]
+    # whole training steps (--rounds 0: only the anchor part below)
+    sides = dict(cached=cached, uncached=uncached) if args.rounds else {}
+    wrappers = {k: build_optim_wrapper(m, dict(
+        type='OptimWrapper',
+        optimizer=copy.deepcopy(cfg.optim_wrapper.optimizer)))
+        for k, m in sides.items()}
+    timers = {k: AnchorTimer(m, sync) for k, m in sides.items()}
+    pos = {k: 0 for k in sides}
+
+    def run(side, n):
+        for _ in range(n):
+            sides[side].train_step(batches[pos[side]], wrappers[side])
+            pos[side] += 1
+
+    for side in sides:
+        run(side, args.warmup)
+    for t in timers.values():
+        t.total, t.calls = 0.0, 0
+    times = {k: [] for k in sides}
+    for r in range(args.rounds):
+        order = list(sides) if r % 2 == 0 else list(sides)[::-1]
+        for side in order:
+            sync()
+            t0 = time.perf_counter()
+            run(side, args.steps)
+            sync()
+            times[side].append((time.perf_counter() - t0) / args.steps)
+    for side in sides:
+        s = statistics.median(times[side])
+        print(json.dumps(dict(
+            bench='faster_rcnn_step', shapes='keep-ratio', side=side,
+            s_per_step=round(s, 4), runs_s=[round(t, 4) for t in
+                                            times[side]],
+            anchor_ms_per_step=round(
+                1e3 * timers[side].total / max(1, timers[side].calls), 3),
+            batch=args.batch, cache=cache_stats(sides[side]),
+            distinct_shapes=len({tuple(map(tuple, b)) for b in shapes}),
+            device=str(torch.cuda.get_device_name(device)
+                       if cuda else 'cpu'))), flush=True)
+    # the anchor part alone over an epoch's worth of batch shapes, with an
+    # empty cache (the hit rate and memory a real run sees)
+    cached.rpn_head.prior_generator = TASK_UTILS.build(
+        dict(cfg.model.rpn_head.anchor_generator,
+             type='CachedAnchorGenerator', cache_mib=args.cache_mib))
+    fresh = dict(cached=cached, uncached=uncached)
+    epoch = keep_ratio_shapes(args.epoch_batches, args.batch, seed=1)
+    per_call = anchors_ab(fresh, epoch, device, sync)
+    distinct = len({(max(_pad(h) for h, _ in b), max(_pad(w) for _, w in b))
+                    for b in epoch})
+    print(json.dumps(dict(
+        bench='faster_rcnn_step', metric='anchors_epoch', batch=args.batch,
+        batches=len(epoch), distinct_batch_shapes=distinct,
+        anchor_ms_per_step={k: round(1e3 * v, 3)
+                            for k, v in per_call.items()},
+        cache=cache_stats(fresh['cached']),
+        device=str(torch.cuda.get_device_name(device)
+                   if cuda else 'cpu'))), flush=True)
+
+
 def main():
     parser = H.make_parser(__doc__)
     parser.add_argument('--batch', type=int, default=None)
@@ -178,6 +378,16 @@ def main():
                         'backend (needs compiled mmcv installed)')
     parser.add_argument('--no-count-ops', action='store_true',
                         help='skip the profiled op / sync count step')
+    parser.add_argument('--shapes', choices=['fixed', 'keep-ratio'],
+                        default='fixed',
+                        help='keep-ratio: A/B of the anchor cache alone on '
+                        'about-640x480 images resized to 800/1333')
+    parser.add_argument('--epoch-batches', type=int, default=3750,
+                        help='keep-ratio: batches replayed for the hit rate '
+                        '(3,750 = the 30,000 training images at batch 8)')
+    parser.add_argument('--cache-mib', type=float, default=32.0,
+                        help='keep-ratio: byte budget per anchor cache for '
+                        'the epoch replay')
     args = parser.parse_args()
     H.apply_preset(
         args,
@@ -191,8 +401,12 @@ def main():
     precisions = (args.precisions or ('fp32,amp' if cuda else 'fp32')
                   ).split(',')
     torch.manual_seed(0)
+    if args.shapes == 'keep-ratio':
+        bench_keep_ratio(args, device)
+        return
 
-    ours, cfg = build_ours(args, device)
+    # ours: with the (opt-in) anchor cache, so the A/B covers all three
+    ours, cfg = build_ours(args, device, anchor_cache=True)
     stock, _ = build_ours(args, device, stock=True)
     ref = build_ref(args, device, args.height, args.width)
     ours_data, ref_imgs, ref_targets = make_inputs(args, device)

@@ -5,8 +5,11 @@
         data/labeled/annotations/training.json [--strict]
 
 Image id = n, category id = class index + 1, area = box width x height.
-Problems are counted and summarised; unknown class names always fail;
-``--strict`` fails on any problem. Nothing is written on failure.
+Problems are counted and summarised ("N of M images kept"). Always fail
+(exit 1, nothing written): a missing split / images / labels directory, a
+split without images, unknown class names, and an evaluation split
+(``val*``, ``test*``) that would lose an image unless ``--allow-dropped``.
+``--strict`` fails on any problem.
 """
 import argparse
 import os.path as osp
@@ -26,6 +29,10 @@ def parse_args(argv=None):
     parser.add_argument('out', help='output COCO json file')
     parser.add_argument('--strict', action='store_true',
                         help='fail (exit 1) on any problem')
+    parser.add_argument('--allow-dropped', action='store_true',
+                        help='write the json of an evaluation split even '
+                        'if some of its images are left out (AP is then '
+                        'over the rest)')
     parser.add_argument('--workers', type=int, default=None,
                         help='parsing processes (default: auto)')
     parser.add_argument('--no-progress', action='store_true')
@@ -38,7 +45,8 @@ def main(argv=None) -> int:
     try:
         report = convert_to_file(args.root, args.split, args.out,
                                  strict=args.strict, workers=args.workers,
-                                 progress=not args.no_progress)
+                                 progress=not args.no_progress,
+                                 allow_dropped=args.allow_dropped)
     except ConversionError as err:
         print(err, file=sys.stderr)
         return 1

@@ -72,8 +72,12 @@ class VICRegLoss(BaseModule):
             Dict[str, torch.Tensor]: ``loss_inv``, ``loss_var`` and
             ``loss_cov``, each already multiplied by its coefficient.
         """
-        # At least fp32 (AMP gives fp16): sums over an 8192 x 8192
-        # covariance and sqrt(var + 1e-4) lose precision in half floats.
+        # At least fp32 (AMP gives fp16) for the element-wise parts: mse,
+        # mean, var, sqrt(var + 1e-4), pow and the sums over the 8192 x
+        # 8192 covariance run in fp32. The covariance matmuls z.T @ z do
+        # NOT: autocast casts matmul inputs to half precision whatever their
+        # dtype (as in the official code), and its fp16/bf16 result is
+        # promoted back to fp32 by the division/pow that follow.
         dtype = torch.promote_types(z_a.dtype, torch.float32)
         z_a, z_b = z_a.to(dtype), z_b.to(dtype)
         num_features = z_a.size(1)
