@@ -41,9 +41,8 @@ import numpy as np
 import yaml
 from PIL import Image
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 # the competition's 100 classes, in its order (index = label id)
-from projects.detection.competition import CLASSES  # noqa: E402
+from projects.detection.competition import CLASSES
 
 # Demo classes: (competition name, shape, texture). Shapes and textures both
 # differ between classes; colours are random per object.

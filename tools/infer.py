@@ -26,9 +26,8 @@ import os
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import projects  # noqa: E402,F401  (compatibility fixes first)
-from mmengine.config import DictAction  # noqa: E402
+import projects  # noqa: F401  (compatibility fixes first)
+from mmengine.config import DictAction
 
 IMAGE_EXTS = ('.jpeg', '.jpg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 

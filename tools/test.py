@@ -7,13 +7,11 @@ writes ``validation_results.txt`` (the 12-number COCO summary),
 """
 import argparse
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import projects  # noqa: E402,F401  (compatibility fixes first)
-from mmengine.config import DictAction  # noqa: E402
+import projects  # noqa: F401  (compatibility fixes first)
+from mmengine.config import DictAction
 
-from projects.engine.config_check import check_config  # noqa: E402
+from projects.engine.config_check import check_config
 from projects.launch import build_runner, load_config, set_local_rank  # noqa
 
 

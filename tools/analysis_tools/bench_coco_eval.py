@@ -21,15 +21,12 @@ import copy
 import functools
 import io
 import os.path as osp
-import sys
 
 import numpy as np
 
-HERE = osp.dirname(osp.abspath(__file__))
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
+import harness as H
 
-import harness as H  # noqa: E402
+HERE = osp.dirname(osp.abspath(__file__))
 
 
 def make_dataset(num_images, num_classes=100, dets_per_image=100, seed=0):

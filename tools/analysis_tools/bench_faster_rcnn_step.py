@@ -55,14 +55,11 @@ import time
 
 import torch
 
+import harness as H
+from op_count import count_ops
+
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(osp.dirname(HERE))
-for p in (ROOT, HERE):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-import harness as H  # noqa: E402
-from op_count import count_ops  # noqa: E402
 
 CONFIG = ('configs/faster_rcnn/'
           'faster-rcnn_r50-vicreg-pre_fpn_4xb2-70e_competition.py')

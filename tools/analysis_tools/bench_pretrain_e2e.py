@@ -24,18 +24,14 @@ ran) are not timed. Median pairs/s over segments; ratio line last
 import copy
 import os
 import os.path as osp
-import sys
 import tempfile
 
 import torch
 
+import harness as H
+
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(osp.dirname(HERE))
-for p in (ROOT, HERE):
-    if p not in sys.path:
-        sys.path.insert(0, p)
-
-import harness as H  # noqa: E402
 
 FULL_CONFIG = 'configs/vicreg/vicreg_resnet50_1xb128-coslr-230e_unlabeled.py'
 SMALL_CONFIG = 'configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py'

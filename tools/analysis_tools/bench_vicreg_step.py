@@ -24,18 +24,14 @@ per side reports its top-level aten ops and host-sync ops
 """
 import copy
 import os.path as osp
-import sys
 
 import torch
 
+import harness as H
+from op_count import count_ops
+
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(osp.dirname(HERE))
-for _p in (ROOT, HERE):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
-import harness as H  # noqa: E402
-from op_count import count_ops  # noqa: E402
 
 FULL_CONFIG = 'configs/vicreg/vicreg_resnet50_1xb128-coslr-230e_unlabeled.py'
 SMALL_CONFIG = 'configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py'

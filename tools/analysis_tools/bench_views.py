@@ -31,19 +31,15 @@ gpuviews_worker (CPU work saved per pair by the GPU views).
 """
 import os
 import os.path as osp
-import sys
 import tempfile
 
 import numpy as np
 import torch
 
+import harness as H
+
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(osp.dirname(HERE))
-for _p in (ROOT, HERE):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
-
-import harness as H  # noqa: E402
 
 BASELINE_CONFIG = osp.join(ROOT, 'configs/vicreg/'
                            'vicreg_resnet50_1xb128-coslr-230e_unlabeled.py')

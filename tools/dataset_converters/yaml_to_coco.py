@@ -16,10 +16,10 @@ import os.path as osp
 import sys
 import time
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
-from projects.detection.competition import (ConversionError,  # noqa: E402
+from projects.detection.competition import (ConversionError,
                                             convert_to_file)
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def parse_args(argv=None):

@@ -12,20 +12,14 @@ tools/misc/gpu_check_mmcv_ops.sh.
 """
 import argparse
 import json
-import os.path as osp
 import sys
 
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+import projects  # noqa: F401
+from projects.compat import mmcv_ops
+import mmcv_ops_goldens as goldens
 
-import projects  # noqa: E402,F401
-from projects.compat import mmcv_ops  # noqa: E402
-
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-import mmcv_ops_goldens as goldens  # noqa: E402
 
 
 def to(case: dict, device: str) -> dict:

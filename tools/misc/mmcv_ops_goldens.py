@@ -20,12 +20,10 @@ from typing import Dict, List
 
 import torch
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+import projects  # noqa: F401  (compat: serves mmcv._ext)
+from projects.compat import mmcv_ops
 
-import projects  # noqa: E402,F401  (compat: serves mmcv._ext)
-from projects.compat import mmcv_ops  # noqa: E402
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 GOLDENS = osp.join(ROOT, 'tests', 'data', 'mmcv_ops_goldens.pt')
 DEMO_DETECTOR = ('configs/faster_rcnn/'

@@ -8,13 +8,9 @@ Writes a bare state dict with torchvision / official-VICReg keys and no
 ``fc`` (official ``resnet.py`` loads it strictly; torchvision's
 ``resnet50()`` with ``strict=False``, missing only ``fc.weight/bias``).
 """
-import os.path as osp
-import sys
 
-sys.path.insert(
-    0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-import projects  # noqa: E402,F401  (compatibility fixes first)
-from projects.vicreg.converters import (  # noqa: E402
+import projects  # noqa: F401  (compatibility fixes first)
+from projects.vicreg.converters import (
     converter_main, mmpretrain_to_torchvision)
 
 if __name__ == '__main__':

@@ -11,13 +11,9 @@ checkpoint (``model`` -> ``module.backbone.*``; projector dropped). Writes
 or by MMDetection with ``prefix='backbone.'``. Fails listing every missing,
 unexpected or mis-shaped tensor against a fresh ResNet of that depth.
 """
-import os.path as osp
-import sys
 
-sys.path.insert(
-    0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-import projects  # noqa: E402,F401  (compatibility fixes first)
-from projects.vicreg.converters import (  # noqa: E402
+import projects  # noqa: F401  (compatibility fixes first)
+from projects.vicreg.converters import (
     converter_main, torchvision_to_mmpretrain)
 
 if __name__ == '__main__':

@@ -9,13 +9,9 @@ loads in MMDetection with ``init_cfg=dict(type='Pretrained',
 checkpoint='vicreg_r50_backbone.pth', prefix='backbone.')``. Every tensor is
 checked against a fresh ResNet of the inferred (or given) depth.
 """
-import os.path as osp
-import sys
 
-sys.path.insert(
-    0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-import projects  # noqa: E402,F401  (compatibility fixes first)
-from projects.vicreg.converters import (  # noqa: E402
+import projects  # noqa: F401  (compatibility fixes first)
+from projects.vicreg.converters import (
     converter_main, extract_backbone)
 
 if __name__ == '__main__':
