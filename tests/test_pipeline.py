@@ -111,15 +111,16 @@ def test_demo_quick_runs_every_stage(tmp_path):
                 str(work), '--data-dir', str(tmp_path / 'data')],
                timeout=900)
     table = (work / 'results.md').read_text()
-    assert re.search(r'^\| vicreg \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$', table,
-                     re.M), table
-    assert re.search(r'^\| random \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$', table,
-                     re.M), table
+    for init in ('vicreg', 'random'):  # kNN top-1, AP, AP50, AR100
+        assert re.search(rf'^\| {init} \|( [\d.]+ \|){{4}}$', table,
+                         re.M), table
     assert table.strip() in out
     for name in ('det_vicreg_init', 'det_random_init'):
         assert (work / name / 'validation_results.txt').is_file()
         assert (work / name / 'metrics.json').is_file()
     assert list((work / 'plots').glob('*.png'))
+    assert list((work / 'plots').glob('*_knn.png'))  # the probe was logged
+    assert (work / 'knn.json').is_file()
     # the detector really started from the VICReg checkpoint
     log = (work / 'logs' / 'finetune_vicreg_init.log').read_text()
     assert 'backbone: loaded' in log

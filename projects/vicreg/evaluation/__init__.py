@@ -1,0 +1,8 @@
+from .object_crop_knn import ObjectCropKNN, autocast_dtype, pooled_features
+from .object_crops import ObjectCrops
+from .weighted_knn import knn_accuracy, weighted_knn_scores
+
+__all__ = [
+    'ObjectCropKNN', 'ObjectCrops', 'autocast_dtype', 'knn_accuracy', 'pooled_features',
+    'weighted_knn_scores'
+]
