@@ -238,3 +238,34 @@ def test_knn_eval_tool_reproduces_the_hook(labeled, tmp_path):
     # from the trained one, so equality above is not a constant
     assert [logged[0][f'knn/{k}'] for k in ('top1', 'mean_class')] != \
         [last[f'knn/{k}'] for k in ('top1', 'mean_class')]
+
+
+# ------------------------------------------------------------ knn_eval.py
+def test_knn_eval_scores_every_layout_and_names_bad_inputs(labeled,
+                                                           tmp_path):
+    """Our checkpoint and the same tensors in torchvision layout score the
+    same; ``random`` depends on --seed; bad inputs name the file."""
+    from det_helpers import fake_vicreg_checkpoint
+    from projects.vicreg.converters import mmpretrain_to_torchvision
+    sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis_tools'))
+    import knn_eval
+    ours = str(tmp_path / 'ours.pth')
+    fake_vicreg_checkpoint(ours)
+    tv_state, _, _ = mmpretrain_to_torchvision(safe_torch_load(ours))
+    tv = str(tmp_path / 'tv.pth')
+    torch.save(tv_state, tv)
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text(f'_base_ = [{KNN_DEMO!r}]\n')
+    common = [str(cfg), '--data-root', str(labeled / 'labeled'), '--out',
+              str(tmp_path / 'knn.json')]
+    rows = knn_eval.main(common[:1] + [ours, tv, 'random'] + common[1:])
+    keys = ('top1', 'top5', 'mean_class')
+    assert [rows[0][k] for k in keys] == [rows[1][k] for k in keys]
+    assert json.loads((tmp_path / 'knn.json').read_text())[2]['checkpoint'] \
+        == 'random'
+    with pytest.raises(SystemExit, match='does not exist'):
+        knn_eval.main(common[:1] + [str(tmp_path / 'nope.pth')] + common[1:])
+    bare = tmp_path / 'bare.py'
+    bare.write_text(f'_base_ = [{osp.join(ROOT, "configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py")!r}]\n')  # noqa: E501
+    with pytest.raises(SystemExit, match='no ObjectCropKNNHook'):
+        knn_eval.main([str(bare), ours])

@@ -102,7 +102,8 @@ def main(argv=None):
     from mmengine.registry import init_default_scope
 
     from projects.vicreg.evaluation import ObjectCropKNN, autocast_dtype
-    MMLogger.get_instance('knn_eval', log_level='WARNING')  # no init spam
+    if not MMLogger.check_instance_created('knn_eval'):  # no init spam
+        MMLogger.get_instance('knn_eval', log_level='WARNING')
     cfg = Config.fromfile(args.config)
     init_default_scope('mmpretrain')
     settings = knn_settings(cfg, args.config)
