@@ -266,6 +266,8 @@ def test_knn_eval_scores_every_layout_and_names_bad_inputs(labeled,
     with pytest.raises(SystemExit, match='does not exist'):
         knn_eval.main(common[:1] + [str(tmp_path / 'nope.pth')] + common[1:])
     bare = tmp_path / 'bare.py'
-    bare.write_text(f'_base_ = [{osp.join(ROOT, "configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py")!r}]\n')  # noqa: E501
+    plain = osp.join(ROOT, 'configs/vicreg/'
+                     'vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py')
+    bare.write_text(f'_base_ = [{plain!r}]\n')
     with pytest.raises(SystemExit, match='no ObjectCropKNNHook'):
         knn_eval.main([str(bare), ours])

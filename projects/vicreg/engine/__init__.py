@@ -3,6 +3,7 @@ from .optimizers import VICRegLARS
 from .schedulers import ClosedFormCosineAnnealingLR, ClosedFormLinearLR
 
 __all__ = [
-    'CollapseMonitorHook', 'ObjectCropKNNHook', 'VICRegLARS', 'ClosedFormLinearLR',
+    'CollapseMonitorHook', 'ObjectCropKNNHook', 'VICRegLARS',
+    'ClosedFormLinearLR',
     'ClosedFormCosineAnnealingLR'
 ]

@@ -76,10 +76,11 @@ class ObjectCropKNNHook(Hook):
                                       step=runner.iter)
         t = self.knn.timing
         seconds = sum(v for k, v in t.items() if k.endswith('_s'))
+        decode = t['train_decode_s'] + t['val_decode_s']
+        embed = t['train_embed_s'] + t['val_embed_s']
         print_log(
             f'kNN probe, epoch {epoch}: top1 {metrics["top1"]:.2f} '
             f'top5 {metrics["top5"]:.2f} mean_class '
             f'{metrics["mean_class"]:.2f} ({t["crops"]} crops, '
-            f'{seconds:.1f} s: decode {t["train_decode_s"] + t["val_decode_s"]:.1f}'
-            f' s, embed {t["train_embed_s"] + t["val_embed_s"]:.1f} s, '
+            f'{seconds:.1f} s: decode {decode:.1f} s, embed {embed:.1f} s, '
             f'kNN {t["knn_s"]:.1f} s)', logger='current')
