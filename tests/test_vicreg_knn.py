@@ -173,6 +173,7 @@ def _dist_worker(rank, world_size, init_file, out_dir, labeled):
     knn = _knn(labeled)
     backbone = _backbone()
     metrics = knn.evaluate(backbone)
+    backbone.eval()  # as evaluate() runs it
     feats = knn._features('train', knn.train, backbone,
                           torch.device('cpu'), None)
     torch.save(dict(metrics=metrics, feats=feats,
@@ -186,6 +187,7 @@ def test_two_processes_match_one_process(labeled, tmp_path):
     knn = _knn(labeled)
     backbone = _backbone()
     ref = knn.evaluate(backbone)
+    backbone.eval()  # as evaluate() runs it
     ref_feats = knn._features('train', knn.train, backbone,
                               torch.device('cpu'), None)
     mp.spawn(_dist_worker, args=(2, str(tmp_path / 'init'), str(tmp_path),
