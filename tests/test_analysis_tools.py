@@ -99,6 +99,24 @@ def test_plot_vicreg(tmp_path):
     assert re.search('std|rank', 'std_coeff')  # the loose pattern's miss
 
 
+def test_plot_vicreg_knn_probe(tmp_path):
+    # ObjectCropKNNHook records: step = iteration, no 'iter' key
+    knn = [{'knn/top1': 20.0 + e, 'knn/top5': 80.0 + e,
+            'knn/mean_class': 19.0 + e, 'epoch': e, 'step': e * 100}
+           for e in range(3)]
+    wd = tmp_path / 'vicreg_knn'
+    _write_run(wd, '20240101_000000', _vicreg_records() + knn)
+    out = tmp_path / 'plots'
+    assert plot_logs.main([str(wd), '--out', str(out)]) == 0
+    assert _is_png(out / 'vicreg_knn_knn.png')
+    assert _is_png(out / 'vicreg_knn_losses.png')
+    # a run without the probe gets no kNN plot (the test can fail)
+    wd2 = tmp_path / 'vicreg_plain'
+    _write_run(wd2, '20240101_000000', _vicreg_records())
+    assert plot_logs.main([str(wd2), '--out', str(tmp_path / 'p3')]) == 0
+    assert not (tmp_path / 'p3' / 'vicreg_plain_knn.png').exists()
+
+
 def test_plot_detector(tmp_path):
     wd = tmp_path / 'faster_rcnn'
     _write_run(wd, '20240101_000000', _det_records())

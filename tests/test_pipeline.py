@@ -111,15 +111,41 @@ def test_demo_quick_runs_every_stage(tmp_path):
                 str(work), '--data-dir', str(tmp_path / 'data')],
                timeout=900)
     table = (work / 'results.md').read_text()
-    assert re.search(r'^\| vicreg \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$', table,
-                     re.M), table
-    assert re.search(r'^\| random \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$', table,
-                     re.M), table
+    for init in ('vicreg', 'random'):  # kNN top-1, AP, AP50, AR100
+        assert re.search(rf'^\| {init} \|( [\d.]+ \|){{4}}$', table,
+                         re.M), table
     assert table.strip() in out
     for name in ('det_vicreg_init', 'det_random_init'):
         assert (work / name / 'validation_results.txt').is_file()
         assert (work / name / 'metrics.json').is_file()
     assert list((work / 'plots').glob('*.png'))
+    assert list((work / 'plots').glob('*_knn.png'))  # the probe was logged
+    assert (work / 'knn.json').is_file()
     # the detector really started from the VICReg checkpoint
     log = (work / 'logs' / 'finetune_vicreg_init.log').read_text()
     assert 'backbone: loaded' in log
+
+
+def test_demo_table_over_seeds():
+    """`run_demo.py --seeds N`: mean ± std per column and each seed's row."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'run_demo', osp.join(ROOT, 'tools', 'run_demo.py'))
+    run_demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_demo)
+
+    def column(top1, ap):
+        return dict(knn=dict(top1=top1, chance=19.0),
+                    det={'coco/bbox_mAP': ap, 'coco/bbox_mAP_50': 2 * ap,
+                         'coco/bbox_AR@100': 3 * ap})
+    runs = {s: dict(vicreg_init=column(30.0 + s, 0.04 + s / 100),
+                    random_init=column(20.0, 0.02)) for s in range(3)}
+    table = run_demo.tables(runs)
+    # vicreg kNN top-1 0.30, 0.31, 0.32: mean 0.31, sample std 0.01
+    assert '| vicreg | 0.310 ± 0.010 | 0.050 ± 0.010 |' in table
+    assert '| random | 0.200 ± 0.000 |' in table
+    assert '| 2 | vicreg | 0.320 | 0.060 | 0.120 | 0.180 |' in table
+    assert 'chance (most frequent validation class): 0.190' in table
+    one = run_demo.tables({0: runs[0]})
+    assert '| vicreg | 0.300 | 0.040 | 0.080 | 0.120 |' in one
+    assert 'each seed' not in one

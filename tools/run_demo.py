@@ -1,17 +1,21 @@
 #!/usr/bin/env python
 """The whole pipeline on the embedded demo data, in one command.
 
-generate data -> convert labels to COCO -> pretrain VICReg (ResNet-18) ->
-fine-tune Faster R-CNN from that checkpoint AND from random init with the
-same budget -> evaluate both on the validation split -> side-by-side table
-and plots. Every stage is one of the project's own tools, run as a user
-would; each stage's full log goes to ``<work-dir>/logs/<stage>.log``.
+generate data -> convert labels to COCO -> pretrain VICReg (ResNet-18, with
+the object-crop kNN probe) -> kNN probe of the VICReg and of a random-init
+backbone -> fine-tune Faster R-CNN from each COLUMN's backbone with the same
+budget -> evaluate on the validation split -> side-by-side table and plots.
+``--seeds N`` runs everything after the data N times (seeds 0..N-1) and
+prints each run and mean +- std. Every stage is one of the project's own
+tools, run as a user would; each stage's full log goes to
+``<work-dir>/[seed<S>/]logs/<stage>.log``.
 """
 import argparse
 import json
 import os
 import os.path as osp
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -19,18 +23,39 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-PRETRAIN_CFG = 'configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py'
-DET_VICREG_CFG = ('configs/faster_rcnn/'
-                  'faster-rcnn_r18-vicreg-pre_fpn_1xb4-2e_competition-demo.py')
-DET_RANDOM_CFG = ('configs/faster_rcnn/'
-                  'faster-rcnn_r18-scratch_fpn_1xb4-2e_competition-demo.py')
-
+PRETRAIN_CFG = ('configs/vicreg/'
+                'vicreg_resnet18-proj512-knn_1xb32-coslr-4e_demo.py')
+# The compared detectors: (name, config, backbone init). init 'vicreg' is
+# this run's pretraining checkpoint, None the config's own (random) init.
+COLUMNS = [
+    ('vicreg_init', 'configs/faster_rcnn/'
+     'faster-rcnn_r18-vicreg-pre_fpn_1xb4-2e_competition-demo.py', 'vicreg'),
+    ('random_init', 'configs/faster_rcnn/'
+     'faster-rcnn_r18-scratch_fpn_1xb4-2e_competition-demo.py', None),
+]
+# The default demo's detector budget: one epoch, validated once by
+# tools/test.py (no validation inside training): see README "Demo results"
+# for the measured stage times behind it.
+DEFAULT = dict(data=[], pretrain=[],
+               det=['train_cfg.max_epochs=1', 'train_cfg.val_interval=100'])
 # The shorter variant the tests run: the same stages on a sliver of the data.
 QUICK = dict(
     data=['--num-unlabeled', '64', '--num-train', '12', '--num-val', '6'],
     pretrain=['train_cfg.max_epochs=1'],
     det=['train_cfg.max_epochs=1', 'train_cfg.val_interval=1'],
 )
+# table rows: (label, where, key)
+METRICS = [('kNN top-1', 'knn', 'top1'), ('AP', 'det', 'coco/bbox_mAP'),
+           ('AP50', 'det', 'coco/bbox_mAP_50'),
+           ('AR100', 'det', 'coco/bbox_AR@100')]
+
+# One intra-op thread per stage unless OMP_NUM_THREADS is set: torch's
+# default (one thread per core) plus the data-loader workers oversubscribe a
+# 2-core machine, and any other load then stalls the threads at every
+# parallel region (measured side by side on the loaded 2-core box: VICReg
+# demo 44.7 s/iteration with the default 2 threads vs 8.3 s with 1).
+STAGE_ENV = dict(OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '1'),
+                 PYTHONUNBUFFERED='1')
 
 EPOCH_RE = re.compile(r'Epoch\(train\)\s*\[(\d+)\]\[\s*(\d+)/(\d+)\]')
 
@@ -41,6 +66,9 @@ def parse_args():
     parser.add_argument('--data-dir', default='data/demo')
     parser.add_argument('--quick', action='store_true',
                         help='tiny data and one epoch per stage (smoke test)')
+    parser.add_argument('--seeds', type=int, default=1,
+                        help='run the comparison with seeds 0..N-1 and '
+                        'print mean +- std')
     parser.add_argument('--launcher-gpus', type=int, default=1,
                         help='processes per stage; >1 uses tools/dist_*.sh')
     return parser.parse_args()
@@ -67,7 +95,7 @@ def run_stage(name: str, cmd: list, log_dir: str, epochs: int = 0) -> None:
     with open(log_path, 'w') as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True,
-                                env=dict(os.environ, PYTHONUNBUFFERED='1'))
+                                env=dict(os.environ, **STAGE_ENV))
         for line in proc.stdout:
             log.write(line)
             match = EPOCH_RE.search(line) if epochs else None
@@ -92,6 +120,118 @@ def latest_checkpoint(work_dir: str) -> str:
         return f.read().strip()
 
 
+def hook_option(config: str, hook: str, key: str, value) -> str:
+    """``--cfg-options`` item setting ``key`` of the custom hook ``hook``."""
+    from mmengine.config import Config
+    hooks = Config.fromfile(osp.join(ROOT, config)).custom_hooks
+    index = [h['type'] for h in hooks].index(hook)
+    return f'custom_hooks.{index}.{key}={value}'
+
+
+def mean_std(values: list) -> str:
+    if len(values) < 2:
+        return f'{values[0]:.3f}' if values else 'n/a'
+    return f'{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}'
+
+
+def run_seed(seed: int, args, work: str, data: str, options: dict,
+             train_cmd) -> dict:
+    """Pretrain, probe, fine-tune and evaluate every column with ``seed``;
+    returns {column: {'knn': {...}, 'det': {...}}}."""
+    py = sys.executable
+    logs = osp.join(work, 'logs')
+    os.makedirs(logs, exist_ok=True)
+    labeled = osp.join(data, 'labeled')
+    tag = f' (seed {seed})' if args.seeds > 1 else ''
+
+    print(f'[3/6] pretraining VICReg (ResNet-18) on the unlabeled '
+          f'images{tag}')
+    vicreg_dir = osp.join(work, 'vicreg')
+    pre_opts = [f'train_dataloader.dataset.data_root={data}/unlabeled',
+                hook_option(PRETRAIN_CFG, 'ObjectCropKNNHook', 'data_root',
+                            labeled), *options['pretrain']]
+    run_stage('pretrain_vicreg',
+              train_cmd(PRETRAIN_CFG, vicreg_dir, pre_opts, seed), logs,
+              max_epochs(PRETRAIN_CFG, pre_opts))
+    ckpt = latest_checkpoint(vicreg_dir)
+    print(f'  VICReg checkpoint: {ckpt}')
+
+    print(f'[4/6] kNN probe on the object crops: VICReg vs random init{tag}')
+    knn_json = osp.join(work, 'knn.json')
+    run_stage('knn_probe', [
+        py, 'tools/analysis_tools/knn_eval.py', PRETRAIN_CFG, ckpt, 'random',
+        '--seed', str(seed), '--data-root', labeled, '--out', knn_json
+    ], logs)
+    with open(knn_json) as f:
+        knn = {('vicreg_init' if r['checkpoint'] != 'random' else
+                'random_init'): r for r in json.load(f)}
+
+    results = {}
+    for name, config, init in COLUMNS:
+        print(f'[5/6] fine-tuning Faster R-CNN, {name.replace("_", " ")}'
+              f'{tag}')
+        det_dir = osp.join(work, f'det_{name}')
+        # config variables are resolved at load time: override each user
+        opts = [*[f'{loader}.dataset.data_root={labeled}/' for loader in
+                  ('train_dataloader', 'val_dataloader', 'test_dataloader')],
+                *[f'{ev}.ann_file={labeled}/annotations/validation.json'
+                  for ev in ('val_evaluator', 'test_evaluator')],
+                *options['det']]
+        if init == 'vicreg':
+            opts.append(f'model.backbone.init_cfg.checkpoint={ckpt}')
+        run_stage(f'finetune_{name}', train_cmd(config, det_dir, opts, seed),
+                  logs, max_epochs(config, opts))
+        print(f'  evaluating {name} on the validation split')
+        run_stage(f'test_{name}', [
+            py, 'tools/test.py', config, latest_checkpoint(det_dir),
+            '--work-dir', det_dir, '--cfg-options', *opts
+        ], logs)
+        with open(osp.join(det_dir, 'metrics.json')) as f:
+            results[name] = dict(det=json.load(f), knn=knn.get(name, {}))
+
+    print(f'[6/6] plots{tag}')
+    run_stage('plots', [
+        py, 'tools/analysis_tools/plot_logs.py', vicreg_dir,
+        *[osp.join(work, f'det_{name}') for name, _, _ in COLUMNS], '--out',
+        osp.join(work, 'plots')
+    ], logs)
+    return results
+
+
+def tables(runs: dict) -> str:
+    """One row per column: each metric (mean +- std over the seeds), and,
+    for several seeds, each seed's value."""
+    seeds = sorted(runs)
+    names = [name for name, _, _ in COLUMNS]
+    head = '| init | ' + ' | '.join(m[0] for m in METRICS) + ' |'
+    lines = [head, '|---|' + '---|' * len(METRICS)]
+    for name in names:
+        cells = []
+        for _, where, key in METRICS:
+            vals = [runs[s][name][where].get(key, float('nan'))
+                    for s in seeds]
+            if where == 'knn':
+                vals = [v / 100 for v in vals]  # percent -> fraction
+            cells.append(mean_std(vals))
+        lines.append(f'| {name.replace("_init", "")} | ' + ' | '.join(cells)
+                     + ' |')
+    if len(seeds) > 1:
+        lines += ['', 'each seed:', '',
+                  '| seed | init | ' + ' | '.join(m[0] for m in METRICS)
+                  + ' |', '|---|---|' + '---|' * len(METRICS)]
+        for s in seeds:
+            for name in names:
+                vals = [runs[s][name][w].get(k, float('nan')) /
+                        (100 if w == 'knn' else 1) for _, w, k in METRICS]
+                lines.append(f'| {s} | {name.replace("_init", "")} | '
+                             + ' | '.join(f'{v:.3f}' for v in vals) + ' |')
+    chance = [runs[s]['vicreg_init']['knn'].get('chance') for s in seeds]
+    if chance and chance[0] is not None:
+        lines += ['', f'kNN chance (most frequent validation class): '
+                  f'{chance[0] / 100:.3f}']
+    return '\n'.join(lines)
+
+
 def main():
     args = parse_args()
     py = sys.executable
@@ -99,20 +239,20 @@ def main():
     data = osp.abspath(args.data_dir)
     logs = osp.join(work, 'logs')
     os.makedirs(logs, exist_ok=True)
-    quick = QUICK if args.quick else dict(data=[], pretrain=[], det=[])
+    options = QUICK if args.quick else DEFAULT
     t0 = time.time()
 
-    def train_cmd(config, work_dir, options):
+    def train_cmd(config, work_dir, opts, seed):
         if args.launcher_gpus > 1:
             return ['bash', 'tools/dist_train.sh', config,
                     str(args.launcher_gpus), '--work-dir', work_dir,
-                    '--cfg-options', *options]
+                    '--seed', str(seed), '--cfg-options', *opts]
         return [py, 'tools/train.py', config, '--work-dir', work_dir,
-                '--cfg-options', *options]
+                '--seed', str(seed), '--cfg-options', *opts]
 
     print(f'[1/6] generating demo data in {data}')
     run_stage('generate_data', [py, 'tools/generate_demo_data.py', '--out',
-                                data, *quick['data']], logs)
+                                data, *options['data']], logs)
 
     print('[2/6] converting YAML labels to COCO json')
     labeled = osp.join(data, 'labeled')
@@ -122,67 +262,26 @@ def main():
             osp.join(labeled, 'annotations', f'{split}.json')
         ], logs)
 
-    print('[3/6] pretraining VICReg (ResNet-18) on the unlabeled images')
-    vicreg_dir = osp.join(work, 'vicreg')
-    pre_opts = [f'train_dataloader.dataset.data_root={data}/unlabeled',
-                *quick['pretrain']]
-    run_stage('pretrain_vicreg',
-              train_cmd(PRETRAIN_CFG, vicreg_dir, pre_opts), logs,
-              max_epochs(PRETRAIN_CFG, pre_opts))
-    ckpt = latest_checkpoint(vicreg_dir)
-    print(f'  VICReg checkpoint: {ckpt}')
+    runs = {}
+    for seed in range(args.seeds):
+        seed_work = work if args.seeds == 1 else osp.join(work, f'seed{seed}')
+        runs[seed] = run_seed(seed, args, seed_work, data, options,
+                              train_cmd)
 
-    results = {}
-    for step, (name, config, init) in enumerate(
-        [('vicreg_init', DET_VICREG_CFG, ckpt),
-         ('random_init', DET_RANDOM_CFG, None)], start=4):
-        print(f'[{step}/6] fine-tuning Faster R-CNN, {name.replace("_", " ")}')
-        det_dir = osp.join(work, f'det_{name}')
-        # config variables are resolved at load time: override each user
-        opts = [*[f'{loader}.dataset.data_root={labeled}/' for loader in
-                  ('train_dataloader', 'val_dataloader', 'test_dataloader')],
-                *[f'{ev}.ann_file={labeled}/annotations/validation.json'
-                  for ev in ('val_evaluator', 'test_evaluator')],
-                *quick['det']]
-        if init:
-            opts.append(f'model.backbone.init_cfg.checkpoint={init}')
-        run_stage(f'finetune_{name}', train_cmd(config, det_dir, opts), logs,
-                  max_epochs(config, opts))
-        print(f'  evaluating {name} on the validation split')
-        run_stage(f'test_{name}', [
-            py, 'tools/test.py', config, latest_checkpoint(det_dir),
-            '--work-dir', det_dir, '--cfg-options', *opts
-        ], logs)
-        with open(osp.join(det_dir, 'metrics.json')) as f:
-            results[name] = json.load(f)
-
-    print('[6/6] plots and the VICReg-vs-random table')
-    plots = osp.join(work, 'plots')
-    run_stage('plots', [py, 'tools/analysis_tools/plot_logs.py', vicreg_dir,
-                        osp.join(work, 'det_vicreg_init'),
-                        osp.join(work, 'det_random_init'), '--out', plots],
-              logs)
-
-    rows = [('AP', 'coco/bbox_mAP'), ('AP50', 'coco/bbox_mAP_50'),
-            ('AR100', 'coco/bbox_AR@100')]
-    table = ['| init | ' + ' | '.join(r[0] for r in rows) + ' |',
-             '|---|' + '---|' * len(rows)]
-    for name, metrics in results.items():
-        table.append(f'| {name.replace("_init", "")} | ' + ' | '.join(
-            f'{metrics.get(key, float("nan")):.3f}' for _, key in rows) + ' |')
-    table = '\n'.join(table)
+    table = tables(runs)
     with open(osp.join(work, 'results.md'), 'w') as f:
         f.write(table + '\n')
-    print('\nFaster R-CNN on the demo validation split, same budget:\n')
+    with open(osp.join(work, 'results.json'), 'w') as f:
+        json.dump(runs, f, indent=1)
+    what = (f'{args.seeds} seeds, mean ± std' if args.seeds > 1 else
+            'seed 0')
+    print(f'\nkNN probe (fraction of validation object crops) and Faster '
+          f'R-CNN on the demo validation split, same budget ({what}):\n')
     print(table)
     print(f'\ntotal time {time.time() - t0:.0f} s')
-    print(f'everything is under {work}:')
-    print(f'  VICReg checkpoint   {ckpt}')
-    for name in results:
-        print(f'  {name:<18}  {osp.join(work, "det_" + name)}'
-              ' (validation_results.txt, per-class AP, metrics.json)')
-    print(f'  plots               {plots}')
-    print(f'  table               {osp.join(work, "results.md")}')
+    print(f'everything is under {work}: VICReg checkpoint(s), knn.json, '
+          f'det_*/ (validation_results.txt, per-class AP, metrics.json), '
+          f'plots/, results.md')
 
 
 if __name__ == '__main__':

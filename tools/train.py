@@ -24,6 +24,13 @@ def parse_args():
                         help='automatic mixed precision (fp16)')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by the actual global batch size')
+    parser.add_argument(
+        '--seed', type=int, help='random seed of the run (model init, data '
+        "order, views; data-loader workers derive theirs from it): sets the "
+        "config's randomness.seed")
+    parser.add_argument('--deterministic', action='store_true',
+                        help='also ask for deterministic kernels '
+                        '(randomness.deterministic=True)')
     parser.add_argument('--no-validate', action='store_true',
                         help='skip validation during training')
     parser.add_argument(
@@ -46,6 +53,10 @@ def main():
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.auto_scale_lr:
         cfg.auto_scale_lr.enable = True
+    if args.seed is not None:
+        cfg.randomness = dict(cfg.get('randomness', {}), seed=args.seed)
+    if args.deterministic:
+        cfg.randomness = dict(cfg.get('randomness', {}), deterministic=True)
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:

@@ -25,3 +25,20 @@ train_cfg = dict(max_epochs=230)
 
 # An epoch is minutes on one GPU: checkpoint every epoch (keep 3).
 default_hooks = dict(checkpoint=dict(interval=1))
+
+# Object-crop kNN probe (k=20, T=0.07) on the labeled competition splits
+# (COCO json from yaml_to_coco.py), every 5 epochs and after the last: at
+# most 50 objects per class from each split, 10,000 224px crops, i.e. about
+# 10,000 forward passes against an epoch's 1,024,000 (two views x 512,000)
+# forward+backward passes: ~0.3% of an epoch's compute per evaluation,
+# ~0.07% per epoch at interval 5 (decoded crops are cached after the first).
+custom_hooks = [
+    *_base_.custom_hooks,
+    dict(
+        type='ObjectCropKNNHook',
+        interval=5,
+        data_root='data/labeled/',
+        crop_size=224,
+        max_train_per_class=50,
+        max_val_per_class=50),
+]

@@ -92,3 +92,6 @@ log_processor = dict(custom_cfg=[
     for key in ('emb_std', 'rankme', 'rankme_ratio')
 ])
 env_cfg = dict(cudnn_benchmark=True)  # official: cudnn.benchmark = True
+# Seeded: model init, data order and views (each loader worker seeds from
+# it, mmengine's worker_init_fn). Another run: `tools/train.py --seed N`.
+randomness = dict(seed=0, deterministic=False)

@@ -6,7 +6,8 @@ Importing this package registers, in mmpretrain's registries:
 - optimizer: :class:`VICRegLARS`
 - param schedulers: :class:`ClosedFormLinearLR`,
   :class:`ClosedFormCosineAnnealingLR`
-- hook: :class:`CollapseMonitorHook`
+- hooks: :class:`CollapseMonitorHook`, :class:`ObjectCropKNNHook` (kNN
+  probe on labeled object crops, ``projects/vicreg/evaluation``)
 - dataset: :class:`UnlabeledImageFolder`
 - transforms: :class:`FastColorJitter`, :class:`FastRandomGrayscale`,
   :class:`FastGaussianBlur` (the official views' ops on uint8 with cv2,
@@ -23,7 +24,8 @@ from .datasets import (FastColorJitter, FastGaussianBlur,
                        FastRandomGrayscale, UnlabeledImageFolder)
 from .gpu_views import ChannelsLastHook, VICRegGPUViewsPreprocessor
 from .engine import (ClosedFormCosineAnnealingLR, ClosedFormLinearLR,
-                     CollapseMonitorHook, VICRegLARS)
+                     CollapseMonitorHook, ObjectCropKNNHook, VICRegLARS)
+from .evaluation import ObjectCropKNN
 from .models import (VICReg, VICRegHead, VICRegLoss, FullGatherLayer,
                      batch_all_gather)
 
@@ -32,5 +34,6 @@ __all__ = [
     'ClosedFormCosineAnnealingLR', 'CollapseMonitorHook', 'VICRegLARS',
     'VICReg', 'VICRegHead', 'VICRegLoss', 'FullGatherLayer',
     'batch_all_gather', 'VICRegGPUViewsPreprocessor', 'ChannelsLastHook',
-    'FastColorJitter', 'FastRandomGrayscale', 'FastGaussianBlur'
+    'FastColorJitter', 'FastRandomGrayscale', 'FastGaussianBlur',
+    'ObjectCropKNNHook', 'ObjectCropKNN'
 ]

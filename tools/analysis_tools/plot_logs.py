@@ -12,7 +12,9 @@ Which kind of run it was is detected from the keys (``--kind`` overrides):
   ``<name>_losses.png`` (loss components and lr over iterations) and
   ``<name>_collapse.png`` (numeric keys matching ``--collapse-pattern``,
   by default the keys CollapseMonitorHook logs: ``emb_std``, ``rankme``,
-  ``rankme_ratio``; over iterations);
+  ``rankme_ratio``; over iterations) and, when the run had an
+  ``ObjectCropKNNHook``, ``<name>_knn.png`` (``knn/top1``, ``knn/top5``,
+  ``knn/mean_class`` over iterations);
 * detector (``loss_rpn_*``/``loss_bbox`` or ``coco/...`` metrics):
   ``<name>_losses.png`` (losses over iterations) and ``<name>_val.png``
   (validation AP over epochs).
@@ -25,8 +27,7 @@ import os.path as osp
 import re
 import sys
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from collect_results import load_scalars, scalars_files  # noqa: E402
+from collect_results import load_scalars, scalars_files
 
 VICREG_KEYS = ('loss_inv', 'loss_var', 'loss_cov')
 # The train keys CollapseMonitorHook logs (projects/vicreg/engine/hooks).
@@ -175,6 +176,13 @@ def plot_work_dir(work_dir, out_dir, name, kind='auto',
             print(f'note: {work_dir}: no keys matching '
                   f'/{collapse_pattern}/ in the train log; no collapse plot',
                   file=sys.stderr)
+        # ObjectCropKNNHook: step = iteration, as the loss curves
+        kkeys = numeric_keys(val, lambda k: k.startswith('knn/'))
+        if kkeys:
+            written.append(grid_plot(
+                val, kkeys, 'step', 'iteration',
+                f'{name}: object-crop kNN probe (%)',
+                osp.join(out_dir, f'{name}_knn.png')))
     else:
         keys = loss_keys + numeric_keys(
             train, lambda k: k.split('/')[-1] in ('acc', 'accuracy'))

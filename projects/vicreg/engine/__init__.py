@@ -1,8 +1,9 @@
-from .hooks import CollapseMonitorHook
+from .hooks import CollapseMonitorHook, ObjectCropKNNHook
 from .optimizers import VICRegLARS
 from .schedulers import ClosedFormCosineAnnealingLR, ClosedFormLinearLR
 
 __all__ = [
-    'CollapseMonitorHook', 'VICRegLARS', 'ClosedFormLinearLR',
+    'CollapseMonitorHook', 'ObjectCropKNNHook', 'VICRegLARS',
+    'ClosedFormLinearLR',
     'ClosedFormCosineAnnealingLR'
 ]

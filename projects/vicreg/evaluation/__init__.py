@@ -1,0 +1,12 @@
+"""Evaluation of a backbone while or after it pretrains: the object-crop
+kNN probe (:class:`ObjectCropKNN`, used by ``ObjectCropKNNHook`` and
+``tools/analysis_tools/knn_eval.py``)."""
+from .object_crop_knn import (ObjectCropKNN, autocast_dtype,
+                              pooled_features)
+from .object_crops import ObjectCrops
+from .weighted_knn import knn_accuracy, weighted_knn_scores
+
+__all__ = [
+    'ObjectCropKNN', 'ObjectCrops', 'autocast_dtype', 'knn_accuracy',
+    'pooled_features', 'weighted_knn_scores'
+]
