@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from projects.detection.competition import CLASSES
+from projects.detection.datasets.competition import CLASSES
 
 DEMO_CONFIG = ('configs/faster_rcnn/'
                'faster-rcnn_r18-vicreg-pre_fpn_1xb4-2e_competition-demo.py')

@@ -7,7 +7,7 @@ from mmdet.models.task_modules.assigners import MaxIoUAssigner
 from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
 
-from projects.detection.assigner import SyncFreeMaxIoUAssigner
+from projects.detection.models.sync_free_max_iou_assigner import SyncFreeMaxIoUAssigner
 
 
 @pytest.fixture(autouse=True)

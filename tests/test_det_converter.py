@@ -9,7 +9,7 @@ import sys
 import pytest
 from det_helpers import make_split, write_item
 
-from projects.detection.competition import (CLASSES, ConversionError,
+from projects.detection.datasets.competition import (CLASSES, ConversionError,
                                             convert_split, convert_to_file)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

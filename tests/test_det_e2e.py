@@ -10,9 +10,9 @@ import sys
 import pytest
 from det_helpers import DEMO_CONFIG, fake_vicreg_checkpoint, make_split
 
-from projects.detection.competition import CLASSES, convert_to_file
+from projects.detection.datasets.competition import CLASSES, convert_to_file
 from projects.compat.mmcv_ops import COVERED_OPS, RECORD_ENV
-from projects.detection.metrics import STAT_NAMES
+from projects.detection.evaluation.metrics.competition_coco_metric import STAT_NAMES
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 pytestmark = pytest.mark.slow

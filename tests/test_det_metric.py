@@ -15,8 +15,8 @@ from det_helpers import make_split
 from pycocotools.coco import COCO as RefCOCO
 from pycocotools.cocoeval import COCOeval as RefCOCOeval
 
-from projects.detection.competition import CLASSES, convert_to_file
-from projects.detection.metrics import (CompetitionCocoMetric, STAT_NAMES,
+from projects.detection.datasets.competition import CLASSES, convert_to_file
+from projects.detection.evaluation.metrics.competition_coco_metric import (CompetitionCocoMetric, STAT_NAMES,
                                         format_summary, write_results)
 
 USED = ['cup or mug', 'bird', 'person', 'starfish', 'skunk', 'tie']

@@ -10,7 +10,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import BaseLoop
 
-from projects.detection.pretrained import (PretrainedBackboneCheckHook,
+from projects.detection.engine.hooks.pretrained_backbone_check_hook import (PretrainedBackboneCheckHook,
                                            PretrainedLoadError,
                                            check_backbone)
 

@@ -1,4 +1,4 @@
-"""projects/vicreg/datasets/fast_views.py against the official transform.
+"""projects/vicreg/datasets/transforms/fast_views.py against the official transform.
 
 The reference is what the official ``augmentations.py`` runs: torchvision's
 PIL functional ops and ``ImageFilter.GaussianBlur``; the parameter
@@ -15,7 +15,7 @@ import torchvision.transforms.functional as TF
 from PIL import Image, ImageFilter
 from scipy import stats
 
-from projects.vicreg.datasets import fast_views as FV
+from projects.vicreg.datasets.transforms import fast_views as FV
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 BASELINE_CONFIG = osp.join(

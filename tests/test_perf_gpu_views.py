@@ -1,4 +1,4 @@
-"""projects/vicreg/gpu_views.py on CPU: shapes, determinism, parameter
+"""projects/vicreg/models/utils/gpu_views.py on CPU: shapes, determinism, parameter
 distributions vs the official transform, and each op vs PIL / torchvision's
 functional ops on single images."""
 import math
@@ -11,7 +11,7 @@ import torchvision.transforms.functional as TF
 from PIL import Image, ImageFilter, ImageOps
 from scipy import stats
 
-from projects.vicreg import gpu_views as G
+from projects.vicreg.models.utils import gpu_views as G
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ import os.path as osp
 import torch
 
 import projects.vicreg  # noqa: F401
-from projects.vicreg import gpu_views as G
+from projects.vicreg.models.utils import gpu_views as G
 from projects.vicreg.engine import VICRegLARS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

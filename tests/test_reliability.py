@@ -141,7 +141,7 @@ def test_untrusted_checkpoint_refused_by_test_tool(tmp_path, unlabeled,
     evil = evil_checkpoint(tmp_path / 'evil.pth', marker)
     from det_helpers import make_split
 
-    from projects.detection.competition import convert_to_file
+    from projects.detection.datasets.competition import convert_to_file
     root = tmp_path / 'labeled'
     make_split(str(root), 'validation', [1, 2], size=(64, 80))
     convert_to_file(str(root), 'validation',
@@ -167,7 +167,7 @@ def test_untrusted_checkpoint_refused_by_init_cfg_converters_and_infer(
                                             prefix='backbone.'))
     with pytest.raises(UntrustedCheckpointError):
         det.init_weights()
-    from projects.detection.pretrained import load_backbone_state
+    from projects.detection.engine.hooks.pretrained_backbone_check_hook import load_backbone_state
     with pytest.raises(UntrustedCheckpointError):
         load_backbone_state(evil, "backbone.")
     # every model converter
@@ -272,7 +272,7 @@ def test_skip_mode_gives_up_after_consecutive_skips(tmp_path, unlabeled):
 def labeled(tmp_path_factory):
     from det_helpers import make_split
 
-    from projects.detection.competition import convert_to_file
+    from projects.detection.datasets.competition import convert_to_file
     root = tmp_path_factory.mktemp('labeled')
     make_split(str(root), 'training', range(1, 5), size=(64, 96), seed=3)
     convert_to_file(str(root), 'training',
@@ -413,7 +413,7 @@ def test_missing_paths_and_class_count_fail_before_training(
                      '--cfg-options', *base, *opts, monkeypatch=monkeypatch)
     # a pretrained checkpoint that does not exist (PretrainedBackboneCheck-
     # Hook, before the first iteration; also tests/test_det_e2e.py)
-    from projects.detection.pretrained import PretrainedLoadError
+    from projects.detection.engine.hooks.pretrained_backbone_check_hook import PretrainedLoadError
     with pytest.raises(PretrainedLoadError, match='gone.pth.* does not exist'):
         run_tool('train.py', DET_PRE, '--work-dir', work, '--no-validate',
                  '--cfg-options', *base,
@@ -507,7 +507,7 @@ def test_labeled_set_bad_and_odd_images(tmp_path):
     from det_helpers import yaml_text
     from mmengine.registry import init_default_scope
 
-    from projects.detection.competition import convert_split
+    from projects.detection.datasets.competition import convert_split
     init_default_scope('mmdet')
     rng = np.random.default_rng(1)
     files = _odd_files(rng)

@@ -51,7 +51,7 @@ model = dict(
             prefix='backbone.')),
     # Same results, fewer GPU launches / host syncs per step
     # (docs/performance.md): proposals pre-selected for the whole batch at
-    # once (projects/detection/rpn_head.py) and mmdet's MaxIoUAssigner
+    # once (projects/detection/models/batched_rpn_head.py) and mmdet's MaxIoUAssigner
     # without a host sync per ground-truth box (assigner.py). The anchor
     # cache (anchor_generator.py) is opt-in: on keep-ratio shapes its gain
     # was not measurable on CPU (docs/performance.md, "Anchor cache");

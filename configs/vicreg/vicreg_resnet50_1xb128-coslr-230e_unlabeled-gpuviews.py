@@ -1,5 +1,5 @@
 # The baseline recipe with the two views computed on the GPU
-# (projects/vicreg/gpu_views.py): the loader workers only decode the PNG and
+# (projects/vicreg/models/utils/gpu_views.py): the loader workers only decode the PNG and
 # pack uint8 (the competition images are all 224x224, so they batch as is);
 # VICRegGPUViewsPreprocessor then draws per-sample parameters from the
 # official distributions (RandomResizedCrop 224 with PIL's bicubic kernel,

@@ -16,14 +16,12 @@ Importing this package (configs do, via ``custom_imports``) registers:
   for the whole batch at once.
 """
 from .. import compat  # noqa: F401  (torch>=2.6 checkpoint loading first)
-from .anchor_generator import CachedAnchorGenerator
-from .assigner import SyncFreeMaxIoUAssigner
-from .competition import CATEGORIES, CLASSES, convert_split, convert_to_file
-from .metrics import CompetitionCocoMetric, format_summary, write_results
-from .norm import SyncBNIfCUDA
-from .rpn_head import BatchedRPNHead
-from .pretrained import (PretrainedBackboneCheckHook, PretrainedLoadError,
-                         check_backbone)
+from .datasets import CATEGORIES, CLASSES, convert_split, convert_to_file
+from .engine import (PretrainedBackboneCheckHook, PretrainedLoadError,
+                     check_backbone)
+from .evaluation import CompetitionCocoMetric, format_summary, write_results
+from .models import (BatchedRPNHead, CachedAnchorGenerator, SyncBNIfCUDA,
+                     SyncFreeMaxIoUAssigner)
 
 __all__ = [
     'CLASSES', 'CATEGORIES', 'convert_split', 'convert_to_file',

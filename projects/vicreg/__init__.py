@@ -11,10 +11,9 @@ Importing this package registers, in mmpretrain's registries:
 - dataset: :class:`UnlabeledImageFolder`
 - transforms: :class:`FastColorJitter`, :class:`FastRandomGrayscale`,
   :class:`FastGaussianBlur` (the official views' ops on uint8 with cv2,
-  ``projects/vicreg/datasets/fast_views.py``)
+  ``projects/vicreg/datasets/transforms/fast_views.py``)
 - data preprocessor: :class:`VICRegGPUViewsPreprocessor` (the two views
-  on the device, ``projects/vicreg/gpu_views.py``)
-- hook: :class:`ChannelsLastHook` (NHWC model)
+  on the device, ``projects/vicreg/models/utils/gpu_views.py``)
 
 Configs pull it in with ``custom_imports=dict(imports=['projects.compat',
 'projects.vicreg'], allow_failed_imports=False)``.
@@ -22,18 +21,17 @@ Configs pull it in with ``custom_imports=dict(imports=['projects.compat',
 from .. import compat  # noqa: F401  (compatibility fixes first)
 from .datasets import (FastColorJitter, FastGaussianBlur,
                        FastRandomGrayscale, UnlabeledImageFolder)
-from .gpu_views import ChannelsLastHook, VICRegGPUViewsPreprocessor
 from .engine import (ClosedFormCosineAnnealingLR, ClosedFormLinearLR,
                      CollapseMonitorHook, ObjectCropKNNHook, VICRegLARS)
 from .evaluation import ObjectCropKNN
-from .models import (VICReg, VICRegHead, VICRegLoss, FullGatherLayer,
-                     batch_all_gather)
+from .models import (FullGatherLayer, VICReg, VICRegGPUViewsPreprocessor,
+                     VICRegHead, VICRegLoss, batch_all_gather)
 
 __all__ = [
     'UnlabeledImageFolder', 'ClosedFormLinearLR',
     'ClosedFormCosineAnnealingLR', 'CollapseMonitorHook', 'VICRegLARS',
     'VICReg', 'VICRegHead', 'VICRegLoss', 'FullGatherLayer',
-    'batch_all_gather', 'VICRegGPUViewsPreprocessor', 'ChannelsLastHook',
+    'batch_all_gather', 'VICRegGPUViewsPreprocessor',
     'FastColorJitter', 'FastRandomGrayscale', 'FastGaussianBlur',
     'ObjectCropKNNHook', 'ObjectCropKNN'
 ]

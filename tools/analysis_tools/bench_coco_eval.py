@@ -1,5 +1,5 @@
 """COCO bbox evaluation time on a large synthetic validation set:
-pycocotools (what mmdet and projects/detection/metrics.py use) vs
+pycocotools (what mmdet and projects/detection/evaluation/metrics/competition_coco_metric.py use) vs
 faster-coco-eval (``pip install faster-coco-eval==1.8.0``), interleaved,
 median seconds for loadRes + evaluate + accumulate + summarize, and the 12
 stats (and the per-class precision array) compared for identity.

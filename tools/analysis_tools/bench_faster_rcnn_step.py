@@ -282,7 +282,7 @@ def bench_keep_ratio(args, device) -> None:
             torch.cuda.synchronize(device)
 
     from mmdet.registry import TASK_UTILS
-    from projects.detection.anchor_generator import CachedAnchorGenerator
+    from projects.detection.models.cached_anchor_generator import CachedAnchorGenerator
     cached, cfg = build_ours(args, device, anchor_cache=True)
     uncached, _ = build_ours(args, device, anchor_cache=False)
     assert isinstance(cached.rpn_head.prior_generator,

@@ -7,13 +7,13 @@ Variants, interleaved round by round in one process (median reported):
 - ``ours``: the views of our baseline config
   (``configs/vicreg/vicreg_resnet50_1xb128-coslr-230e_unlabeled.py``:
   LoadImageFromFile + MultiView + PackInputs, with the cv2 jitter /
-  grayscale / blur of ``projects/vicreg/datasets/fast_views.py``); uint8
+  grayscale / blur of ``projects/vicreg/datasets/transforms/fast_views.py``); uint8
   out, normalised by the data preprocessor on the device.
 - ``mmpretrain``: the same pipeline with mmpretrain's stock view transforms
   (``mmpretrain::_base_/datasets/imagenet_bs32_byol.py``).
 - ``gpuviews_worker``: the worker side of the -gpuviews config
   (LoadImageFromFile + PackInputs): decode and pack uint8 only; the views
-  are then made on the device by ``projects/vicreg/gpu_views.py``.
+  are then made on the device by ``projects/vicreg/models/utils/gpu_views.py``.
 - ``gpuviews_on_cpu``: decode + pack + ``vicreg_views`` run on this CPU
   thread in batches (only to show the batched ops' CPU cost; on a GPU this
   part is device time).
@@ -57,7 +57,7 @@ def build_variants(args):
     import mmpretrain
     from mmpretrain.registry import TRANSFORMS  # noqa: F401
     from mmengine.registry import init_default_scope
-    from projects.vicreg.gpu_views import vicreg_views
+    from projects.vicreg.models.utils.gpu_views import vicreg_views
     init_default_scope('mmpretrain')
 
     from projects.vicreg.reference import official_train_transform

@@ -16,7 +16,7 @@ import os.path as osp
 import sys
 import time
 
-from projects.detection.competition import (ConversionError,
+from projects.detection.datasets.competition import (ConversionError,
                                             convert_to_file)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -21,7 +21,7 @@ from typing import Dict, List
 import torch
 
 import projects  # noqa: F401  (compat: serves mmcv._ext)
-from projects.compat import mmcv_ops
+from projects.compat import mmcv_ops, safe_torch_load
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -255,7 +255,7 @@ def main() -> None:
               f"{len(result['nms'])} nms, {len(result['roi_align'])} "
               f"roi_align cases, {len(result['detector'])} detector steps")
         return
-    goldens = torch.load(args.out, weights_only=True)
+    goldens = safe_torch_load(args.out)
     problems = compare(goldens, mmcv_ops.torchvision_ext())
     print('\n'.join(problems) or
           f"torchvision backend matches the goldens ({goldens['meta']})")

@@ -1,4 +1,4 @@
-from .fast_views import FastColorJitter, FastGaussianBlur, FastRandomGrayscale
+from .transforms import FastColorJitter, FastGaussianBlur, FastRandomGrayscale
 from .unlabeled_image_folder import UnlabeledImageFolder
 
 __all__ = [

@@ -6,7 +6,7 @@
 #       data/labeled/annotations/validation.json
 # 100 classes; label i (0-based, "cup or mug" = 0) is COCO category i + 1;
 # mmdet's background is label 100. Same order as
-# projects.detection.competition.CLASSES (tests check it).
+# projects.detection.datasets.competition.CLASSES (tests check it).
 dataset_type = 'CocoDataset'
 data_root = 'data/labeled/'
 backend_args = None
@@ -85,7 +85,7 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 # pycocotools-default COCOeval (maxDets 1/10/100) on the converted json:
-# all 12 stats (projects/detection/metrics.py); the test evaluator adds
+# all 12 stats (projects/detection/evaluation/metrics/competition_coco_metric.py); the test evaluator adds
 # per-class AP (tools/test.py writes them to the work dir).
 val_evaluator = dict(
     type='CompetitionCocoMetric',

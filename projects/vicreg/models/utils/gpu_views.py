@@ -49,7 +49,7 @@ mmengine's ``randomness.seed`` through ``torch.manual_seed``), or from an
 explicit ``torch.Generator``. No step synchronises with the host (no
 ``.item()``, no ``nonzero``): per-sample choices are ``torch.where`` masks.
 
-``ChannelsLastHook`` (mmpretrain ``HOOKS``) converts the model to NHWC.
+``ChannelsLastHook`` (``projects/engine/hooks``) converts the model to NHWC.
 
 ``VICRegGPUViewsPreprocessor`` (registered in mmpretrain's ``MODELS``) is a
 ``data_preprocessor`` taking the uint8 batch from the loader and returning
@@ -64,9 +64,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.model import BaseDataPreprocessor
 
-from mmengine.hooks import Hook
-
-from mmpretrain.registry import HOOKS, MODELS
+from mmpretrain.registry import MODELS
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -528,21 +526,3 @@ class VICRegGPUViewsPreprocessor(BaseDataPreprocessor):
                 for v in views
             ]
         return dict(inputs=views, data_samples=data.get('data_samples'))
-
-
-@HOOKS.register_module()
-class ChannelsLastHook(Hook):
-    """Convert the model to channels-last (NHWC) memory format before
-    training, for cuDNN's NHWC kernels under AMP (pair it with
-    ``VICRegGPUViewsPreprocessor(channels_last=True)`` so inputs match).
-
-    Under DDP the conversion happens after wrapping: the gradient buckets
-    were laid out for the NCHW parameters, so DDP copies gradients into them
-    (correct, slightly slower); single-process runs are unaffected.
-    """
-    priority = 'VERY_HIGH'
-
-    def before_train(self, runner) -> None:
-        model = runner.model
-        module = getattr(model, 'module', model)
-        module.to(memory_format=torch.channels_last)

@@ -1,0 +1,5 @@
+from .hooks import (PretrainedBackboneCheckHook, PretrainedLoadError,
+                    check_backbone)
+
+__all__ = ['PretrainedBackboneCheckHook', 'PretrainedLoadError',
+           'check_backbone']
