@@ -1,0 +1,3 @@
+from .unlabeled_det_dataset import UnlabeledDetDataset
+
+__all__ = ['UnlabeledDetDataset']
