@@ -8,12 +8,16 @@
 # refuses duplicate keys among bases). Only names the supervised configs do
 # not define live here; the top configs wire them (see soft-teacher_*.py).
 
-# Labeled images in the unlabeled:labeled mix of one batch: [labeled,
-# unlabeled] for GroupMultiSourceSampler (mmdet's 1:4 at batch 5).
+# The labeled:unlabeled mix of every batch, [labeled, unlabeled], for
+# mmdet's MultiSourceSampler (mmdet's configs: 1:4 at batch 5).
+# Not mmdet's GroupMultiSourceSampler: it loops forever without an error as
+# soon as it draws an aspect-ratio group (w < h or not) that one source lacks
+# (open-mmlab/mmdetection#12327), and the competition's unlabeled images are
+# all 224x224 while some labeled ones are portrait (tests/test_det_semi.py).
 source_ratio = [1, 1]
 unlabeled_root = 'data/unlabeled/'
-# The competition's unlabeled PNGs are all 224x224: the sampler's
-# aspect-ratio groups need no 512,000 file opens (None reads each header).
+# The competition's unlabeled PNGs are all 224x224: width/height of the data
+# list without 512,000 file opens (None reads each header).
 unlabeled_img_size = (224, 224)
 
 semi_train_cfg = dict(

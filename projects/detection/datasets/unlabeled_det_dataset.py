@@ -2,9 +2,9 @@
 Soft Teacher, Xu et al., "End-to-End Semi-Supervised Object Detection with
 Soft Teacher", ICCV 2021).
 
-MMDetection's semi pipelines need image info only (path, id, size for
-``GroupMultiSourceSampler``'s aspect-ratio groups); mmdet's own configs get
-it from a COCO json without annotations. The competition's unlabeled data is
+MMDetection's semi pipelines need image info only (path, id; width and
+height for ``GroupMultiSourceSampler``'s aspect-ratio groups); mmdet's own
+configs get it from a COCO json without annotations. The competition's unlabeled data is
 a bare image folder, so this dataset lists it with the same listing code
 (and cache) as the VICReg folder dataset, and never opens anything but
 images: no annotation file, no label file.
@@ -30,8 +30,8 @@ class UnlabeledDetDataset(BaseDetDataset):
         data_root (str): The image folder (flat or nested).
         data_prefix (dict): ``dict(img='sub/folder/')`` under ``data_root``.
         img_size (tuple[int, int], optional): ``(width, height)`` shared by
-            every image (the competition's 224x224 PNGs): used for the
-            sampler's aspect-ratio groups without opening 512,000 files.
+            every image (the competition's 224x224 PNGs): the data list's
+            width/height without opening 512,000 files.
             None (default) reads each image's header once (PIL, lazy).
         extensions (Sequence[str]): Accepted extensions (any case); other
             files, e.g. label files, are never listed.
