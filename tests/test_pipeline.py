@@ -105,7 +105,8 @@ def test_torchrun_two_processes_both_stages(data, tmp_path):
 
 def test_demo_quick_runs_every_stage(tmp_path):
     """`tools/run_demo.py --quick` (what `make demo-quick` runs): data,
-    conversion, pretraining, two fine-tunes, evaluation, plots, table."""
+    conversion, pretraining, three fine-tunes (the third Soft Teacher),
+    evaluation, plots, table."""
     work = tmp_path / 'work'
     out = _run([sys.executable, 'tools/run_demo.py', '--quick', '--work-dir',
                 str(work), '--data-dir', str(tmp_path / 'data')],
@@ -115,8 +116,11 @@ def test_demo_quick_runs_every_stage(tmp_path):
                      re.M), table
     assert re.search(r'^\| random \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$', table,
                      re.M), table
+    # the Soft Teacher column (VICReg init + unlabeled images)
+    assert re.search(r'^\| vicreg_semi \| [\d.]+ \| [\d.]+ \| [\d.]+ \|$',
+                     table, re.M), table
     assert table.strip() in out
-    for name in ('det_vicreg_init', 'det_random_init'):
+    for name in ('det_vicreg_init', 'det_random_init', 'det_vicreg_semi'):
         assert (work / name / 'validation_results.txt').is_file()
         assert (work / name / 'metrics.json').is_file()
     assert list((work / 'plots').glob('*.png'))

@@ -3,8 +3,9 @@
 
 generate data -> convert labels to COCO -> pretrain VICReg (ResNet-18) ->
 fine-tune Faster R-CNN from that checkpoint AND from random init with the
-same budget -> evaluate both on the validation split -> side-by-side table
-and plots. Every stage is one of the project's own tools, run as a user
+same budget, and (unless --no-semi) semi-supervised from that checkpoint with
+Soft Teacher on the labeled + unlabeled images, same images seen -> evaluate
+each on the validation split -> side-by-side table and plots. Every stage is one of the project's own tools, run as a user
 would; each stage's full log goes to ``<work-dir>/logs/<stage>.log``.
 """
 import argparse
@@ -24,12 +25,16 @@ DET_VICREG_CFG = ('configs/faster_rcnn/'
                   'faster-rcnn_r18-vicreg-pre_fpn_1xb4-2e_competition-demo.py')
 DET_RANDOM_CFG = ('configs/faster_rcnn/'
                   'faster-rcnn_r18-scratch_fpn_1xb4-2e_competition-demo.py')
+DET_SEMI_CFG = ('configs/soft_teacher/soft-teacher_faster-rcnn_r18-vicreg-pre_'
+                'fpn_1xb4-150it_competition-demo.py')
 
 # The shorter variant the tests run: the same stages on a sliver of the data.
 QUICK = dict(
     data=['--num-unlabeled', '64', '--num-train', '12', '--num-val', '6'],
     pretrain=['train_cfg.max_epochs=1'],
     det=['train_cfg.max_epochs=1', 'train_cfg.val_interval=1'],
+    semi=['train_cfg.max_iters=3', 'train_cfg.val_interval=3',
+          'default_hooks.checkpoint.interval=3'],
 )
 
 EPOCH_RE = re.compile(r'Epoch\(train\)\s*\[(\d+)\]\[\s*(\d+)/(\d+)\]')
@@ -43,6 +48,8 @@ def parse_args():
                         help='tiny data and one epoch per stage (smoke test)')
     parser.add_argument('--launcher-gpus', type=int, default=1,
                         help='processes per stage; >1 uses tools/dist_*.sh')
+    parser.add_argument('--no-semi', action='store_true',
+                        help='skip the Soft Teacher (semi-supervised) column')
     return parser.parse_args()
 
 
@@ -99,7 +106,8 @@ def main():
     data = osp.abspath(args.data_dir)
     logs = osp.join(work, 'logs')
     os.makedirs(logs, exist_ok=True)
-    quick = QUICK if args.quick else dict(data=[], pretrain=[], det=[])
+    quick = QUICK if args.quick else dict(data=[], pretrain=[], det=[],
+                                          semi=[])
     t0 = time.time()
 
     def train_cmd(config, work_dir, options):
@@ -110,11 +118,12 @@ def main():
         return [py, 'tools/train.py', config, '--work-dir', work_dir,
                 '--cfg-options', *options]
 
-    print(f'[1/6] generating demo data in {data}')
+    n = 6 if args.no_semi else 7  # steps
+    print(f'[1/{n}] generating demo data in {data}')
     run_stage('generate_data', [py, 'tools/generate_demo_data.py', '--out',
                                 data, *quick['data']], logs)
 
-    print('[2/6] converting YAML labels to COCO json')
+    print(f'[2/{n}] converting YAML labels to COCO json')
     labeled = osp.join(data, 'labeled')
     for split in ('training', 'validation'):
         run_stage(f'convert_{split}', [
@@ -122,7 +131,7 @@ def main():
             osp.join(labeled, 'annotations', f'{split}.json')
         ], logs)
 
-    print('[3/6] pretraining VICReg (ResNet-18) on the unlabeled images')
+    print(f'[3/{n}] pretraining VICReg (ResNet-18) on the unlabeled images')
     vicreg_dir = osp.join(work, 'vicreg')
     pre_opts = [f'train_dataloader.dataset.data_root={data}/unlabeled',
                 *quick['pretrain']]
@@ -133,21 +142,34 @@ def main():
     print(f'  VICReg checkpoint: {ckpt}')
 
     results = {}
-    for step, (name, config, init) in enumerate(
-        [('vicreg_init', DET_VICREG_CFG, ckpt),
-         ('random_init', DET_RANDOM_CFG, None)], start=4):
-        print(f'[{step}/6] fine-tuning Faster R-CNN, {name.replace("_", " ")}')
+    stages = [('vicreg_init', DET_VICREG_CFG, ckpt),
+              ('random_init', DET_RANDOM_CFG, None)]
+    if not args.no_semi:
+        stages.append(('vicreg_semi', DET_SEMI_CFG, ckpt))
+    for step, (name, config, init) in enumerate(stages, start=4):
+        print(f'[{step}/{len(stages) + 4}] fine-tuning Faster R-CNN, '
+              f'{name.replace("_", " ")}')
         det_dir = osp.join(work, f'det_{name}')
+        semi = config == DET_SEMI_CFG
         # config variables are resolved at load time: override each user
-        opts = [*[f'{loader}.dataset.data_root={labeled}/' for loader in
-                  ('train_dataloader', 'val_dataloader', 'test_dataloader')],
+        # (Soft Teacher: model.detector.*, two training sources)
+        train_roots = ([f'train_dataloader.dataset.datasets.0.data_root='
+                        f'{labeled}/',
+                        f'train_dataloader.dataset.datasets.1.data_root='
+                        f'{data}/unlabeled/'] if semi else
+                       [f'train_dataloader.dataset.data_root={labeled}/'])
+        opts = [*train_roots,
+                *[f'{loader}.dataset.data_root={labeled}/' for loader in
+                  ('val_dataloader', 'test_dataloader')],
                 *[f'{ev}.ann_file={labeled}/annotations/validation.json'
                   for ev in ('val_evaluator', 'test_evaluator')],
-                *quick['det']]
+                *quick['semi' if semi else 'det']]
         if init:
-            opts.append(f'model.backbone.init_cfg.checkpoint={init}')
+            opts.append(f'model.{"detector." if semi else ""}backbone.'
+                        f'init_cfg.checkpoint={init}')
+        # iteration-based: no epoch progress bar
         run_stage(f'finetune_{name}', train_cmd(config, det_dir, opts), logs,
-                  max_epochs(config, opts))
+                  0 if semi else max_epochs(config, opts))
         print(f'  evaluating {name} on the validation split')
         run_stage(f'test_{name}', [
             py, 'tools/test.py', config, latest_checkpoint(det_dir),
@@ -156,11 +178,11 @@ def main():
         with open(osp.join(det_dir, 'metrics.json')) as f:
             results[name] = json.load(f)
 
-    print('[6/6] plots and the VICReg-vs-random table')
+    print(f'[{len(stages) + 4}/{len(stages) + 4}] plots and the table')
     plots = osp.join(work, 'plots')
     run_stage('plots', [py, 'tools/analysis_tools/plot_logs.py', vicreg_dir,
-                        osp.join(work, 'det_vicreg_init'),
-                        osp.join(work, 'det_random_init'), '--out', plots],
+                        *[osp.join(work, f'det_{name}') for name, _, _ in
+                          stages], '--out', plots],
               logs)
 
     rows = [('AP', 'coco/bbox_mAP'), ('AP50', 'coco/bbox_mAP_50'),
@@ -173,7 +195,8 @@ def main():
     table = '\n'.join(table)
     with open(osp.join(work, 'results.md'), 'w') as f:
         f.write(table + '\n')
-    print('\nFaster R-CNN on the demo validation split, same budget:\n')
+    print('\nFaster R-CNN on the demo validation split, same budget '
+          '(vicreg_semi: Soft Teacher, teacher evaluated):\n')
     print(table)
     print(f'\ntotal time {time.time() - t0:.0f} s')
     print(f'everything is under {work}:')
