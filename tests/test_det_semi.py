@@ -354,3 +354,39 @@ def test_group_sampler_would_starve_on_square_unlabeled_images(data):
     labeled, unlabeled = sampler.group2size_per_source
     assert labeled[0] > 0 and unlabeled[0] == 0  # portrait: labeled only
     assert sampler.group_ratio[0] > 0  # ... and that group gets drawn
+
+
+def test_backbone_check_covers_student_and_teacher(data):
+    """PretrainedBackboneCheckHook on a SoftTeacher: both backbones must
+    hold the VICReg tensors; a teacher left at random init is caught."""
+    import types
+
+    from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+
+    from projects.detection.pretrained import (PretrainedBackboneCheckHook,
+                                               PretrainedLoadError)
+    init_default_scope('mmdet')
+    tmp, ckpts = data
+    cfg = load_config(DEMO, semi_options(tmp, ckpts[18]))
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    hook = PretrainedBackboneCheckHook()
+    runner = types.SimpleNamespace(model=model, iter=0)
+    hook.before_train(runner)  # both loaded
+    with torch.no_grad():  # negative control: the teacher's differs
+        model.teacher.backbone.conv1.weight.add_(1.0)
+    with pytest.raises(PretrainedLoadError, match='differ from the file'):
+        hook.before_train(runner)
+
+
+def test_class_count_checked_inside_the_detector():
+    """projects.engine.config_check sees SoftTeacher's inner head."""
+    from projects.engine import ConfigCheckError
+    from projects.engine.config_check import check_num_classes
+    cfg = load_config(DEMO, {
+        'model.detector.roi_head.bbox_head.num_classes': 80})
+    with pytest.raises(ConfigCheckError,
+                       match='detector.roi_head.bbox_head.num_classes = 80'):
+        check_num_classes(cfg)
+    check_num_classes(load_config(DEMO))  # 100 = 100: passes
