@@ -105,17 +105,19 @@ def test_torchrun_two_processes_both_stages(data, tmp_path):
 
 def test_demo_quick_runs_every_stage(tmp_path):
     """`tools/run_demo.py --quick` (what `make demo-quick` runs): data,
-    conversion, pretraining, two fine-tunes, evaluation, plots, table."""
+    conversion, pretraining, three fine-tunes (the third Soft Teacher),
+    evaluation, plots, table."""
     work = tmp_path / 'work'
     out = _run([sys.executable, 'tools/run_demo.py', '--quick', '--work-dir',
                 str(work), '--data-dir', str(tmp_path / 'data')],
                timeout=900)
     table = (work / 'results.md').read_text()
-    for init in ('vicreg', 'random'):  # kNN top-1, AP, AP50, AR100
+    # kNN top-1, AP, AP50, AR100; vicreg_semi: Soft Teacher from VICReg
+    for init in ('vicreg', 'random', 'vicreg_semi'):
         assert re.search(rf'^\| {init} \|( [\d.]+ \|){{4}}$', table,
                          re.M), table
     assert table.strip() in out
-    for name in ('det_vicreg_init', 'det_random_init'):
+    for name in ('det_vicreg_init', 'det_random_init', 'det_vicreg_semi'):
         assert (work / name / 'validation_results.txt').is_file()
         assert (work / name / 'metrics.json').is_file()
     assert list((work / 'plots').glob('*.png'))
@@ -140,7 +142,7 @@ def test_demo_table_over_seeds():
                          'coco/bbox_AR@100': 3 * ap})
     runs = {s: dict(vicreg_init=column(30.0 + s, 0.04 + s / 100),
                     random_init=column(20.0, 0.02)) for s in range(3)}
-    table = run_demo.tables(runs)
+    table = run_demo.tables(runs, ['vicreg_init', 'random_init'])
     # vicreg kNN top-1 0.30, 0.31, 0.32: mean 0.31, sample std 0.01
     assert '| vicreg | 0.310 ± 0.010 | 0.050 ± 0.010 |' in table
     assert '| random | 0.200 ± 0.000 |' in table

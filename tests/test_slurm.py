@@ -104,6 +104,24 @@ def test_finetune_template(tmp_path, fake_srun):
     assert (f'<val_evaluator.ann_file={data}/annotations/validation.json>'
             in line)
     assert '<--resume>' not in line
+    # a Soft Teacher config: detector.* key, labeled + unlabeled roots
+    semi = tmp_path / 'soft-teacher_x.py'
+    semi.write_text('')
+    res = _run_template('finetune.sbatch', fake_srun, tmp_path,
+                        CONFIG=str(semi), PRETRAIN_CKPT=str(ckpt),
+                        DATA_ROOT=str(data), UNLABELED_ROOT='/no/such/dir')
+    assert res.returncode == 1 and 'UNLABELED_ROOT=/no/such/dir' in res.stderr
+    res = _run_template('finetune.sbatch', fake_srun, tmp_path,
+                        CONFIG=str(semi), PRETRAIN_CKPT=str(ckpt),
+                        DATA_ROOT=str(data), UNLABELED_ROOT=str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    line = [x for x in res.stdout.splitlines() if x.startswith('SRUN')][0]
+    assert f'<model.detector.backbone.init_cfg.checkpoint={ckpt}>' in line
+    assert (f'<train_dataloader.dataset.datasets.0.data_root={data}/>'
+            in line)
+    assert (f'<train_dataloader.dataset.datasets.1.data_root={tmp_path}/>'
+            in line)
+    assert '<train_dataloader.dataset.data_root=' not in line
 
 
 def test_evaluate_template(tmp_path, fake_srun):

@@ -19,6 +19,9 @@ config's test split, e.g. data/labeled/validation/images/). Writes to
 - ``vis/<image>``: the images with boxes and class names (unless --no-vis).
 
 The checkpoint is read through projects.compat's safe (weights_only) loader.
+With a Soft Teacher config (configs/soft_teacher/) and its checkpoint, the
+EMA teacher detects (``model.semi_test_cfg.predict_on``; ``student`` via
+--cfg-options); tools/test.py evaluates the same way.
 """
 import argparse
 import json

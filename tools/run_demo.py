@@ -4,7 +4,10 @@
 generate data -> convert labels to COCO -> pretrain VICReg (ResNet-18, with
 the object-crop kNN probe) -> kNN probe of the VICReg and of a random-init
 backbone -> fine-tune Faster R-CNN from each COLUMN's backbone with the same
-budget -> evaluate on the validation split -> side-by-side table and plots.
+budget (supervised from VICReg and from random init, and, unless
+``--no-semi``, semi-supervised from VICReg with Soft Teacher on the labeled +
+unlabeled images, same number of images seen) -> evaluate on the validation
+split -> side-by-side table and plots.
 ``--seeds N`` runs everything after the data N times (seeds 0..N-1) and
 prints each run and mean +- std. Every stage is one of the project's own
 tools, run as a user would; each stage's full log goes to
@@ -32,17 +35,26 @@ COLUMNS = [
      'faster-rcnn_r18-vicreg-pre_fpn_1xb4-2e_competition-demo.py', 'vicreg'),
     ('random_init', 'configs/faster_rcnn/'
      'faster-rcnn_r18-scratch_fpn_1xb4-2e_competition-demo.py', None),
+    ('vicreg_semi', 'configs/soft_teacher/soft-teacher_faster-rcnn_r18-'
+     'vicreg-pre_fpn_1xb4-150it_competition-demo.py', 'vicreg'),
 ]
+SEMI = 'vicreg_semi'  # Soft Teacher: model.detector.*, two training sources
 # The default demo's detector budget: one epoch, validated once by
 # tools/test.py (no validation inside training): see README "Demo results"
 # for the measured stage times behind it.
+# Soft Teacher sees 2 labeled + 2 unlabeled images a step: 75 steps see as
+# many images as one supervised epoch of the 300 training images at batch 4.
 DEFAULT = dict(data=[], pretrain=[],
-               det=['train_cfg.max_epochs=1', 'train_cfg.val_interval=100'])
+               det=['train_cfg.max_epochs=1', 'train_cfg.val_interval=100'],
+               semi=['train_cfg.max_iters=75', 'train_cfg.val_interval=1000',
+                     'default_hooks.checkpoint.interval=75'])
 # The shorter variant the tests run: the same stages on a sliver of the data.
 QUICK = dict(
     data=['--num-unlabeled', '64', '--num-train', '12', '--num-val', '6'],
     pretrain=['train_cfg.max_epochs=1'],
     det=['train_cfg.max_epochs=1', 'train_cfg.val_interval=1'],
+    semi=['train_cfg.max_iters=3', 'train_cfg.val_interval=3',
+          'default_hooks.checkpoint.interval=3'],
 )
 # table rows: (label, where, key)
 METRICS = [('kNN top-1', 'knn', 'top1'), ('AP', 'det', 'coco/bbox_mAP'),
@@ -69,6 +81,8 @@ def parse_args():
     parser.add_argument('--seeds', type=int, default=1,
                         help='run the comparison with seeds 0..N-1 and '
                         'print mean +- std')
+    parser.add_argument('--no-semi', action='store_true',
+                        help='skip the Soft Teacher (semi-supervised) column')
     parser.add_argument('--launcher-gpus', type=int, default=1,
                         help='processes per stage; >1 uses tools/dist_*.sh')
     return parser.parse_args()
@@ -134,6 +148,10 @@ def mean_std(values: list) -> str:
     return f'{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}'
 
 
+def columns(args) -> list:
+    return [c for c in COLUMNS if not (args.no_semi and c[0] == SEMI)]
+
+
 def run_seed(seed: int, args, work: str, data: str, options: dict,
              train_cmd) -> dict:
     """Pretrain, probe, fine-tune and evaluate every column with ``seed``;
@@ -167,42 +185,53 @@ def run_seed(seed: int, args, work: str, data: str, options: dict,
                 'random_init'): r for r in json.load(f)}
 
     results = {}
-    for name, config, init in COLUMNS:
+    for name, config, init in columns(args):
         print(f'[5/6] fine-tuning Faster R-CNN, {name.replace("_", " ")}'
               f'{tag}')
         det_dir = osp.join(work, f'det_{name}')
+        semi = name == SEMI
         # config variables are resolved at load time: override each user
-        opts = [*[f'{loader}.dataset.data_root={labeled}/' for loader in
-                  ('train_dataloader', 'val_dataloader', 'test_dataloader')],
+        train_roots = ([f'train_dataloader.dataset.datasets.0.data_root='
+                        f'{labeled}/',
+                        f'train_dataloader.dataset.datasets.1.data_root='
+                        f'{data}/unlabeled/'] if semi else
+                       [f'train_dataloader.dataset.data_root={labeled}/'])
+        opts = [*train_roots,
+                *[f'{loader}.dataset.data_root={labeled}/' for loader in
+                  ('val_dataloader', 'test_dataloader')],
                 *[f'{ev}.ann_file={labeled}/annotations/validation.json'
                   for ev in ('val_evaluator', 'test_evaluator')],
-                *options['det']]
+                *options['semi' if semi else 'det']]
         if init == 'vicreg':
-            opts.append(f'model.backbone.init_cfg.checkpoint={ckpt}')
+            opts.append(f'model.{"detector." if semi else ""}backbone.'
+                        f'init_cfg.checkpoint={ckpt}')
+        # iteration-based Soft Teacher: no epoch progress bar
         run_stage(f'finetune_{name}', train_cmd(config, det_dir, opts, seed),
-                  logs, max_epochs(config, opts))
+                  logs, 0 if semi else max_epochs(config, opts))
         print(f'  evaluating {name} on the validation split')
         run_stage(f'test_{name}', [
             py, 'tools/test.py', config, latest_checkpoint(det_dir),
             '--work-dir', det_dir, '--cfg-options', *opts
         ], logs)
         with open(osp.join(det_dir, 'metrics.json')) as f:
-            results[name] = dict(det=json.load(f), knn=knn.get(name, {}))
+            # the semi column starts from the same VICReg backbone
+            results[name] = dict(det=json.load(f), knn=knn.get(
+                'vicreg_init' if semi else name, {}))
 
     print(f'[6/6] plots{tag}')
     run_stage('plots', [
         py, 'tools/analysis_tools/plot_logs.py', vicreg_dir,
-        *[osp.join(work, f'det_{name}') for name, _, _ in COLUMNS], '--out',
+        *[osp.join(work, f'det_{name}') for name, _, _ in columns(args)],
+        '--out',
         osp.join(work, 'plots')
     ], logs)
     return results
 
 
-def tables(runs: dict) -> str:
+def tables(runs: dict, names: list) -> str:
     """One row per column: each metric (mean +- std over the seeds), and,
     for several seeds, each seed's value."""
     seeds = sorted(runs)
-    names = [name for name, _, _ in COLUMNS]
     head = '| init | ' + ' | '.join(m[0] for m in METRICS) + ' |'
     lines = [head, '|---|' + '---|' * len(METRICS)]
     for name in names:
@@ -268,7 +297,7 @@ def main():
         runs[seed] = run_seed(seed, args, seed_work, data, options,
                               train_cmd)
 
-    table = tables(runs)
+    table = tables(runs, [name for name, _, _ in columns(args)])
     with open(osp.join(work, 'results.md'), 'w') as f:
         f.write(table + '\n')
     with open(osp.join(work, 'results.json'), 'w') as f:
@@ -276,7 +305,9 @@ def main():
     what = (f'{args.seeds} seeds, mean ± std' if args.seeds > 1 else
             'seed 0')
     print(f'\nkNN probe (fraction of validation object crops) and Faster '
-          f'R-CNN on the demo validation split, same budget ({what}):\n')
+          f'R-CNN on the demo validation split, same budget ({what}; '
+          f'vicreg_semi: Soft Teacher, teacher evaluated, kNN of its '
+          f'initial backbone):\n')
     print(table)
     print(f'\ntotal time {time.time() - t0:.0f} s')
     print(f'everything is under {work}: VICReg checkpoint(s), knn.json, '

@@ -4,6 +4,8 @@
 For detection configs whose evaluator is ``CompetitionCocoMetric`` it also
 writes ``validation_results.txt`` (the 12-number COCO summary),
 ``per_class_ap.md``/``.csv`` and ``metrics.json`` to the work dir.
+Soft Teacher configs (configs/soft_teacher/) evaluate the EMA teacher of the
+checkpoint (``model.semi_test_cfg.predict_on='teacher'``).
 """
 import argparse
 import os.path as osp

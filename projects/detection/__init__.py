@@ -13,10 +13,13 @@ Importing this package (configs do, via ``custom_imports``) registers:
 - ``CachedAnchorGenerator`` (mmdet TASK_UTILS): ``AnchorGenerator`` that
   builds anchors / valid flags once per shape instead of every step;
 - ``BatchedRPNHead`` (mmdet MODELS): ``RPNHead`` pre-selecting proposals
-  for the whole batch at once.
+  for the whole batch at once;
+- ``UnlabeledDetDataset`` (mmdet DATASETS): an image folder without labels,
+  the unlabeled stream of the Soft Teacher configs (configs/soft_teacher/).
 """
 from .. import compat  # noqa: F401  (torch>=2.6 checkpoint loading first)
-from .datasets import CATEGORIES, CLASSES, convert_split, convert_to_file
+from .datasets import (CATEGORIES, CLASSES, UnlabeledDetDataset,
+                       convert_split, convert_to_file)
 from .engine import (PretrainedBackboneCheckHook, PretrainedLoadError,
                      check_backbone)
 from .evaluation import CompetitionCocoMetric, format_summary, write_results
@@ -28,5 +31,5 @@ __all__ = [
     'CompetitionCocoMetric', 'format_summary', 'write_results',
     'SyncBNIfCUDA', 'PretrainedBackboneCheckHook', 'PretrainedLoadError',
     'check_backbone', 'SyncFreeMaxIoUAssigner', 'CachedAnchorGenerator',
-    'BatchedRPNHead'
+    'BatchedRPNHead', 'UnlabeledDetDataset'
 ]

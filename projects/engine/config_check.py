@@ -188,7 +188,9 @@ def check_config_paths(cfg: Config, mode: str = 'train') -> None:
 
 def _head_num_classes(model: dict) -> List[Tuple[str, int]]:
     found = []
-    for key in ('roi_head.bbox_head', 'bbox_head'):
+    # detector.*: mmdet's semi-supervised wrappers (SoftTeacher)
+    for key in ('roi_head.bbox_head', 'bbox_head',
+                'detector.roi_head.bbox_head', 'detector.bbox_head'):
         node = model
         for part in key.split('.'):
             node = node.get(part) if isinstance(node, dict) else None

@@ -71,7 +71,8 @@ def load_backbone_state(checkpoint: str,
             raise PretrainedLoadError(
                 f'backbone checkpoint {checkpoint!r} does not exist (cwd '
                 f'{osp.abspath(".")}). Train the pretraining first or set '
-                f'--cfg-options {CKPT_OPTION}=PATH')
+                f'--cfg-options {CKPT_OPTION}=PATH (model.detector.backbone... '
+                f'in a Soft Teacher config)')
         ckpt = safe_torch_load(checkpoint, map_location='cpu')
     else:
         ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
@@ -214,10 +215,12 @@ class PretrainedBackboneCheckHook(Hook):
         self.check_values = check_values
 
     @staticmethod
-    def _backbone(runner) -> torch.nn.Module:
+    def _backbones(runner) -> List[torch.nn.Module]:
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
-        return model.backbone
+        if hasattr(model, 'student'):  # mmdet SemiBaseDetector (SoftTeacher)
+            return [model.student.backbone, model.teacher.backbone]
+        return [model.backbone]
 
     def before_run(self, runner) -> None:
         # Runner.train() builds its loop before this hook and calls
@@ -226,14 +229,19 @@ class PretrainedBackboneCheckHook(Hook):
             return
         if getattr(runner, '_resume', False) or runner.iter > 0:
             return
-        check_backbone(self._backbone(runner), self.ignore_unexpected,
-                       check_values=False)
+        for backbone in self._backbones(runner):
+            check_backbone(backbone, self.ignore_unexpected,
+                           check_values=False)
 
     def before_train(self, runner) -> None:
         if runner.iter > 0 or getattr(runner, '_has_loaded', False):
             runner.logger.info('backbone: weights come from a resumed/loaded '
                                'checkpoint; pretrained check skipped')
             return
-        message = check_backbone(self._backbone(runner),
-                                 self.ignore_unexpected, self.check_values)
+        backbones = self._backbones(runner)
+        for backbone in backbones:
+            message = check_backbone(backbone, self.ignore_unexpected,
+                                     self.check_values)
+        if len(backbones) > 1:
+            message += ' (student and teacher)'
         print_log(message, logger='current')
