@@ -17,7 +17,7 @@ import torch
 from det_helpers import (fake_vicreg_checkpoint, make_split, write_image)
 from mmengine.hooks import Hook
 
-from projects.detection.competition import convert_to_file
+from projects.detection.datasets.competition import convert_to_file
 from projects.launch import build_runner, load_config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -364,7 +364,7 @@ def test_backbone_check_covers_student_and_teacher(data):
     from mmdet.registry import MODELS
     from mmengine.registry import init_default_scope
 
-    from projects.detection.pretrained import (PretrainedBackboneCheckHook,
+    from projects.detection.engine.hooks.pretrained_backbone_check_hook import (PretrainedBackboneCheckHook,
                                                PretrainedLoadError)
     init_default_scope('mmdet')
     tmp, ckpts = data
