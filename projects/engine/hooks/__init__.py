@@ -1,0 +1,3 @@
+from .preemption_hook import PreemptionHook
+
+__all__ = ['PreemptionHook']
