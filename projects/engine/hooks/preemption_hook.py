@@ -98,13 +98,17 @@ class PreemptionHook(Hook):
                               level=logging.WARNING)
         for signum in self.signals:
             try:
-                self._previous[signum] = signal.signal(signum,
-                                                       self._on_signal)
+                previous = signal.signal(signum, self._on_signal)
             except ValueError:  # not the main thread (e.g. some tests)
                 print_log('PreemptionHook: not in the main thread, signals '
                           'are not handled', logger='current',
                           level=logging.WARNING)
                 break
+            self._previous[signum] = previous
+            # tools/train.py records a warning that came before training
+            early = getattr(previous, 'received', None)
+            if early and self.received is None:
+                self.received = early[0]
 
     def after_train(self, runner) -> None:
         for signum, handler in self._previous.items():
