@@ -261,3 +261,133 @@ def test_slurm_train_vicreg_two_tasks(partition, tmp_path):
     losses = [json.loads(line)['loss'] for line in open(scalars[0])
               if '"loss"' in line]
     assert losses and all(math.isfinite(v) for v in losses)
+
+
+# --------------------------------------------------------------------------
+# time limits (issue 15): a 1-minute limit with an early USR1 warning; the
+# job checkpoints, is requeued (sbatch) or restarted (slurm_train.sh), and
+# ends with the weights of an uninterrupted 2-process run, bit for bit
+# --------------------------------------------------------------------------
+VICREG_DEMO = osp.join(
+    ROOT, 'configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py')
+DET_DEMO = osp.join(ROOT, 'configs/faster_rcnn/'
+                    'faster-rcnn_r18-scratch_fpn_1xb4-2e_competition-demo.py')
+
+
+def _reference_run(config, work_dir, args):
+    """The same training, uninterrupted: 2 gloo processes (torchrun)."""
+    env = dict(os.environ, OMP_NUM_THREADS='1', PORT=str(_free_port()))
+    res = subprocess.run(
+        ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), config, '2',
+         '--work-dir', str(work_dir), *args], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=1200)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
+
+
+def _wait_for_job(job_id, timeout):
+    import time
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        res = subprocess.run(['squeue', '-h', '-j', job_id, '-o', '%T'],
+                             capture_output=True, text=True, timeout=30)
+        state = res.stdout.strip()
+        if res.returncode != 0 or state in ('', 'COMPLETED', 'FAILED',
+                                            'TIMEOUT', 'CANCELLED',
+                                            'NODE_FAIL', 'OUT_OF_MEMORY'):
+            return state
+        time.sleep(5)
+    subprocess.run(['scancel', job_id], timeout=30)
+    pytest.fail(f'job {job_id} did not finish in {timeout} s')
+
+
+def _vicreg_opts(tmp_path, epochs):
+    from projects.vicreg.demo_data import write_demo_folder
+    write_demo_folder(str(tmp_path / 'data'), num=32, size=40)
+    return [f'train_dataloader.dataset.listing_cache={tmp_path / "cache"}',
+            'train_dataloader.num_workers=1',
+            'default_hooks.logger.interval=1',
+            'default_hooks.checkpoint.interval=100',
+            'randomness.seed=0', f'train_cfg.max_epochs={epochs}']
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_sbatch_time_limit_requeues_and_resumes_exactly(partition,
+                                                        tmp_path):
+    from resume_helpers import assert_same, final_state
+    epochs = 4  # 32 images, global batch 8: 16 iterations
+    opts = _vicreg_opts(tmp_path, epochs)
+    data = tmp_path / 'data'
+    _reference_run(VICREG_DEMO, tmp_path / 'ref', [
+        '--cfg-options', f'train_dataloader.dataset.data_root={data}',
+        'train_dataloader.batch_size=4', *opts])
+
+    work = tmp_path / 'work'
+    env = dict(os.environ, OMP_NUM_THREADS='1', ROOT=ROOT,
+               CONFIG=VICREG_DEMO, WORK_DIR=str(work), DATA_ROOT=str(data),
+               GLOBAL_BATCH='8', CFG_OPTIONS=' '.join(opts))
+    # the template asks for GPUs and 48 h: a 1-minute, 2-task CPU job here;
+    # USR1 comes 40 s before the limit (Slurm checks every ~30 s)
+    res = subprocess.run(
+        ['sbatch', '-p', partition, '--time=1', '--signal=B:USR1@40',
+         '--gres=none', '--ntasks-per-node=2', '--cpus-per-task=1',
+         '--mem=3G', f'--output={tmp_path}/job-%j.out', '--parsable',
+         osp.join(SLURM_DIR, 'pretrain.sbatch')],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    job_id = res.stdout.strip().split(';')[0]
+    state = _wait_for_job(job_id, 1800)
+    out = open(tmp_path / f'job-{job_id}.out').read()
+    restarts = [int(line.split()[-1]) for line in out.splitlines()
+                if line.startswith(f'job {job_id}, restart ')]
+    print(f'job {job_id}: final state {state!r}, runs: {len(restarts)}, '
+          f'requeued by the training: {out.count("requeued Slurm job")}')
+    assert max(restarts) >= 1, out[-4000:]  # requeued at least once
+    assert 'requeued Slurm job' in out, out[-4000:]
+    assert (work / f'epoch_{epochs}.pth').is_file(), out[-4000:]
+    assert_same(final_state(tmp_path / 'ref', epochs),
+                final_state(work, epochs))
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_slurm_train_time_limit_restarts_detector_exactly(partition,
+                                                          tmp_path):
+    from det_helpers import make_split
+    from resume_helpers import assert_same, final_state
+
+    from projects.detection.competition import convert_to_file
+    root = tmp_path / 'labeled'
+    make_split(str(root), 'training', range(1, 9), size=(64, 96), seed=3)
+    convert_to_file(str(root), 'training',
+                    str(root / 'annotations/training.json'), workers=0)
+    epochs = 4  # 8 images, 2 per rank: 2 iterations per epoch
+    args = ['--no-validate', '--cfg-options',
+            f'train_dataloader.dataset.data_root={root}/',
+            'train_dataloader.batch_size=2', 'train_dataloader.num_workers=1',
+            'default_hooks.logger.interval=1',
+            'default_hooks.checkpoint.interval=100',
+            'default_hooks.checkpoint.save_best=None',
+            'randomness.seed=0', f'train_cfg.max_epochs={epochs}']
+    _reference_run(DET_DEMO, tmp_path / 'ref', args)
+
+    work = tmp_path / 'work'
+    job = f'det-limit-{os.getpid()}'
+    env = dict(os.environ, OMP_NUM_THREADS='1', GPUS='2', GPUS_PER_NODE='0',
+               CPUS_PER_TASK='1', MASTER_PORT=str(_free_port()),
+               SRUN_ARGS='--time=1', SIGNAL_SECONDS='40')
+    try:
+        res = subprocess.run(
+            [osp.join(ROOT, 'tools', 'slurm_train.sh'), partition, job,
+             DET_DEMO, str(work), *args], env=env, cwd=ROOT,
+            capture_output=True, text=True, timeout=1800)
+    except subprocess.TimeoutExpired:
+        subprocess.run(['scancel', '--name', job], timeout=30)
+        pytest.fail('slurm_train.sh did not finish in 30 min')
+    out = res.stdout + res.stderr
+    restarts = out.count('resuming in a new job')
+    print(f'slurm_train.sh: exit {res.returncode}, restarts {restarts}')
+    assert res.returncode == 0, out[-4000:]
+    assert restarts >= 1, out[-4000:]
+    assert_same(final_state(tmp_path / 'ref', epochs),
+                final_state(work, epochs))

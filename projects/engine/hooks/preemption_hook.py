@@ -138,24 +138,26 @@ class PreemptionHook(Hook):
                   logger='current')
         runner.save_checkpoint(runner.work_dir, filename, by_epoch=False)
         runner.message_hub.update_info('last_ckpt', path)
-        job = os.environ.get('SLURM_JOB_ID')
         if get_rank() == 0:
             atomic_write(path.encode(),
                          osp.join(runner.work_dir, 'last_checkpoint'))
-            if signum in self.requeue_signals:
-                if job and self._requeue(job):
-                    msg = f'requeued Slurm job {job}; it resumes from {path}'
-                else:
-                    atomic_write(path.encode(),
-                                 osp.join(runner.work_dir, RESUME_MARKER))
-                    msg = (f'not requeued ({"no Slurm job" if not job else "scontrol requeue failed"}); '
-                           f'run again with --resume to continue from {path}')
-            else:
-                msg = f'stopped; run again with --resume to continue from ' \
-                      f'{path}'
-            print_log(msg, logger='current')
-        barrier()  # the checkpoint is complete before any rank exits
+        barrier()  # the checkpoint is complete before anything else
+        if get_rank() == 0:
+            print_log(self._after_stop(runner, signum, path),
+                      logger='current')
         raise SystemExit(0)
+
+    def _after_stop(self, runner, signum: int, path: str) -> str:
+        """Requeue the Slurm job or leave the resume marker (rank 0)."""
+        if signum not in self.requeue_signals:
+            return f'stopped; run again with --resume to continue from {path}'
+        job = os.environ.get('SLURM_JOB_ID')
+        if job and self._requeue(job):
+            return f'requeued Slurm job {job}; it resumes from {path}'
+        atomic_write(path.encode(), osp.join(runner.work_dir, RESUME_MARKER))
+        why = 'not a Slurm job' if not job else 'scontrol requeue failed'
+        return (f'not requeued ({why}); run again with --resume to continue '
+                f'from {path}')
 
     @staticmethod
     def _requeue(job: str) -> bool:
