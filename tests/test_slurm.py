@@ -12,6 +12,7 @@ import math
 import os
 import os.path as osp
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -58,6 +59,59 @@ def test_template_headers(name):
         assert f'SBATCH {opt}' in text, f'{name}: no #SBATCH {opt} line'
     assert '--launcher slurm' in text
     assert 'CONFIG=${CONFIG:-' in text
+
+
+@pytest.mark.parametrize('name', ('pretrain.sbatch', 'finetune.sbatch'))
+def test_training_templates_forward_the_warning(name, tmp_path):
+    """USR1 to the batch shell reaches srun; tasks that die of it get the
+    job requeued from the shell (negative control: no warning, no
+    requeue)."""
+    import time
+    text = open(osp.join(SLURM_DIR, name)).read()
+    assert '#SBATCH --signal=B:USR1@' in text and '#SBATCH --requeue' in text
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    log = tmp_path / 'calls.log'
+    (bin_dir / 'srun').write_text(
+        f'#!/bin/bash\ntrap \'echo srun-got-USR1 >> {log}; exit 3\' USR1\n'
+        f'echo srun-started >> {log}\nfor i in $(seq 40); do sleep 0.1; '
+        f'done\n')
+    (bin_dir / 'scontrol').write_text(
+        f'#!/bin/sh\necho "scontrol $*" >> {log}\n')
+    for tool in ('srun', 'scontrol'):
+        (bin_dir / tool).chmod(0o755)
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text('')
+    ckpt = tmp_path / 'p.pth'
+    ckpt.write_bytes(b'x')
+    data = tmp_path / 'labeled'
+    (data / 'annotations').mkdir(parents=True)
+    for split in ('training', 'validation'):
+        (data / 'annotations' / f'{split}.json').write_text('{}')
+    env = dict(os.environ, PATH=f'{bin_dir}{os.pathsep}{os.environ["PATH"]}',
+               ROOT=ROOT, SLURM_JOB_ID='777', CONFIG=str(cfg),
+               PRETRAIN_CKPT=str(ckpt), DATA_ROOT=str(data))
+    for warn in (True, False):
+        log.write_text('')
+        proc = subprocess.Popen(['bash', osp.join(SLURM_DIR, name)], env=env,
+                                cwd=str(tmp_path), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        for _ in range(100):
+            if 'srun-started' in log.read_text():
+                break
+            time.sleep(0.1)
+        if warn:
+            proc.send_signal(signal.SIGUSR1)
+        out = proc.communicate(timeout=60)[0]
+        calls = log.read_text()
+        if warn:
+            assert proc.returncode == 3, out
+            assert 'srun-got-USR1' in calls, out
+            assert 'scontrol requeue 777' in calls, out
+            assert 'asking the tasks to checkpoint' in out
+        else:
+            assert proc.returncode == 0, out
+            assert 'scontrol' not in calls
 
 
 def test_pretrain_template(tmp_path, fake_srun):
@@ -302,7 +356,7 @@ def _wait_for_job(job_id, timeout):
 
 def _vicreg_opts(tmp_path, epochs):
     from projects.vicreg.demo_data import write_demo_folder
-    write_demo_folder(str(tmp_path / 'data'), num=32, size=40)
+    write_demo_folder(str(tmp_path / 'data'), num=16, size=40)
     return [f'train_dataloader.dataset.listing_cache={tmp_path / "cache"}',
             'train_dataloader.num_workers=1',
             'default_hooks.logger.interval=1',
@@ -315,7 +369,11 @@ def _vicreg_opts(tmp_path, epochs):
 def test_sbatch_time_limit_requeues_and_resumes_exactly(partition,
                                                         tmp_path):
     from resume_helpers import assert_same, final_state
-    epochs = 4  # 32 images, global batch 8: 16 iterations
+    # 16 images, global batch 8: 4 iterations. With a 1-minute limit Slurm
+    # sends the warning at once (it may come up to 60 s early), so each run
+    # trains about one iteration after starting; a requeued job waits
+    # about 2 minutes (Slurm's requeue delay) before it runs again.
+    epochs = 2
     opts = _vicreg_opts(tmp_path, epochs)
     data = tmp_path / 'data'
     _reference_run(VICREG_DEMO, tmp_path / 'ref', [
@@ -326,8 +384,8 @@ def test_sbatch_time_limit_requeues_and_resumes_exactly(partition,
     env = dict(os.environ, OMP_NUM_THREADS='1', ROOT=ROOT,
                CONFIG=VICREG_DEMO, WORK_DIR=str(work), DATA_ROOT=str(data),
                GLOBAL_BATCH='8', CFG_OPTIONS=' '.join(opts))
-    # the template asks for GPUs and 48 h: a 1-minute, 2-task CPU job here;
-    # USR1 comes 40 s before the limit (Slurm checks every ~30 s)
+    # the template asks for GPUs and 48 h: a 1-minute, 2-task CPU job here,
+    # USR1 40 s before the limit
     res = subprocess.run(
         ['sbatch', '-p', partition, '--time=1', '--signal=B:USR1@40',
          '--gres=none', '--ntasks-per-node=2', '--cpus-per-task=1',
@@ -361,7 +419,7 @@ def test_slurm_train_time_limit_restarts_detector_exactly(partition,
     make_split(str(root), 'training', range(1, 9), size=(64, 96), seed=3)
     convert_to_file(str(root), 'training',
                     str(root / 'annotations/training.json'), workers=0)
-    epochs = 4  # 8 images, 2 per rank: 2 iterations per epoch
+    epochs = 2  # 8 images, 2 per rank: 2 iterations per epoch
     args = ['--no-validate', '--cfg-options',
             f'train_dataloader.dataset.data_root={root}/',
             'train_dataloader.batch_size=2', 'train_dataloader.num_workers=1',
