@@ -184,3 +184,20 @@ def test_resume_with_other_batch_size_is_refused(tmp_path, monkeypatch):
     resumed.train_loop._iter, resumed.train_loop._epoch = 9, 0
     with pytest.raises(ValueError, match='an epoch now has 4 iterations'):
         resumed.train_loop._position_in_epoch()
+
+
+def test_sigint_leaves_a_resumable_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.delenv('SLURM_JOB_ID', raising=False)
+    work = tmp_path / 'run'
+    runner = _runner(work, [SendSignal(3, signal.SIGINT)])
+    try:
+        with pytest.raises(SystemExit) as exc:  # not KeyboardInterrupt
+            runner.train()
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    assert exc.value.code == 0
+    from mmengine.runner import CheckpointLoader
+    ckpt = CheckpointLoader.load_checkpoint(
+        (work / 'last_checkpoint').read_text())
+    assert ckpt['meta']['iter'] == 3 and ckpt['meta']['epoch'] == 0
+    assert {'optimizer', 'param_schedulers', 'message_hub'} <= set(ckpt)
