@@ -445,6 +445,10 @@ def test_slurm_train_time_limit_restarts_detector_exactly(partition,
     out = res.stdout + res.stderr
     restarts = out.count('resuming in a new job')
     print(f'slurm_train.sh: exit {res.returncode}, restarts {restarts}')
+    print(''.join(line[:160] + '\n' for line in out.splitlines()
+                  if any(k in line for k in (
+                      'received: saving', 'resumed epoch', 'not requeued',
+                      'resuming in a new job', 'srun: error'))))
     assert res.returncode == 0, out[-4000:]
     assert restarts >= 1, out[-4000:]
     assert_same(final_state(tmp_path / 'ref', epochs),
