@@ -443,7 +443,8 @@ def test_slurm_train_time_limit_restarts_detector_exactly(partition,
         subprocess.run(['scancel', '--name', job], timeout=30)
         pytest.fail('slurm_train.sh did not finish in 30 min')
     out = res.stdout + res.stderr
-    restarts = out.count('resuming in a new job')
+    restarts = sum(line == 'stopped before the time limit; resuming in a '
+                   'new job' for line in res.stdout.splitlines())  # not set -x
     print(f'slurm_train.sh: exit {res.returncode}, restarts {restarts}')
     print(''.join(line[:160] + '\n' for line in out.splitlines()
                   if any(k in line for k in (
