@@ -454,3 +454,62 @@ def test_slurm_train_time_limit_restarts_detector_exactly(partition,
     assert restarts >= 1, out[-4000:]
     assert_same(final_state(tmp_path / 'ref', epochs),
                 final_state(work, epochs))
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_finetune_sbatch_time_limit_requeues_and_resumes_exactly(
+        partition, tmp_path):
+    """finetune.sbatch, 2 tasks, 1-minute limit: requeued, resumed, final
+    detector weights equal an uninterrupted run's."""
+    from det_helpers import fake_vicreg_checkpoint, make_split
+    from resume_helpers import assert_same, final_state
+
+    from projects.detection.competition import convert_to_file
+    config = osp.join(ROOT, 'configs/faster_rcnn/'
+                      'faster-rcnn_r18-vicreg-pre_fpn_1xb4-2e_competition-'
+                      'demo.py')
+    data = tmp_path / 'labeled'
+    for split, numbers in (('training', range(1, 5)),
+                           ('validation', range(5, 7))):
+        make_split(str(data), split, numbers, size=(64, 96), seed=3)
+        convert_to_file(str(data), split,
+                        str(data / f'annotations/{split}.json'), workers=0)
+    ckpt = tmp_path / 'vicreg.pth'
+    fake_vicreg_checkpoint(str(ckpt))
+    epochs = 2  # 4 images, 1 per rank: 2 iterations per epoch
+    opts = ['train_dataloader.batch_size=1',
+            'train_dataloader.num_workers=1',
+            'default_hooks.logger.interval=1',
+            'default_hooks.checkpoint.interval=100',
+            'default_hooks.checkpoint.save_best=None',
+            'randomness.seed=0', f'train_cfg.max_epochs={epochs}']
+    _reference_run(config, tmp_path / 'ref', [
+        '--no-validate', '--cfg-options',
+        f'model.backbone.init_cfg.checkpoint={ckpt}',
+        f'train_dataloader.dataset.data_root={data}/', *opts])
+
+    work = tmp_path / 'work'
+    env = dict(os.environ, OMP_NUM_THREADS='1', ROOT=ROOT, CONFIG=config,
+               WORK_DIR=str(work), DATA_ROOT=str(data),
+               PRETRAIN_CKPT=str(ckpt), EXTRA_ARGS='--no-validate',
+               CFG_OPTIONS=' '.join(opts))
+    res = subprocess.run(
+        ['sbatch', '-p', partition, '--time=1', '--signal=B:USR1@40',
+         '--gres=none', '--ntasks-per-node=2', '--cpus-per-task=1',
+         '--mem=3G', f'--output={tmp_path}/job-%j.out', '--parsable',
+         osp.join(SLURM_DIR, 'finetune.sbatch')],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    job_id = res.stdout.strip().split(';')[0]
+    state = _wait_for_job(job_id, 1800)
+    out = open(tmp_path / f'job-{job_id}.out').read()
+    restarts = [int(line.split()[-1]) for line in out.splitlines()
+                if line.startswith(f'job {job_id}, restart ')]
+    print(f'job {job_id}: final state {state!r}, runs: {len(restarts)}, '
+          f'requeued by the training: {out.count("requeued Slurm job")}')
+    assert max(restarts) >= 1, out[-4000:]
+    assert 'requeued Slurm job' in out, out[-4000:]
+    assert (work / f'epoch_{epochs}.pth').is_file(), out[-4000:]
+    assert_same(final_state(tmp_path / 'ref', epochs),
+                final_state(work, epochs))

@@ -8,8 +8,9 @@ does the same inside mmengine's loop, for both stages:
   the time limit, forwarded by the sbatch templates), ``SIGTERM`` (sent at
   the limit, on ``scancel`` and on preemption) and ``SIGINT`` (Ctrl-C) only
   set a flag; the current iteration finishes;
-- after the iteration, all ranks agree (one all-reduce of a flag per
-  iteration) and the run writes ``iter_<N>.pth`` through the atomic writer
+- after the iteration, all ranks agree (one all-reduce of an integer per
+  iteration; on NCCL also a host copy of it, a sync point the logger's
+  ``.item()`` calls already impose each iteration) and the run writes ``iter_<N>.pth`` through the atomic writer
   (weights, optimizer, schedulers, message hub; a mid-epoch position that
   :class:`~projects.engine.loops.ExactResumeTrainLoop` resumes exactly) and
   points ``last_checkpoint`` at it;
