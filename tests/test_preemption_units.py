@@ -201,3 +201,22 @@ def test_sigint_leaves_a_resumable_checkpoint(tmp_path, monkeypatch):
         (work / 'last_checkpoint').read_text())
     assert ckpt['meta']['iter'] == 3 and ckpt['meta']['epoch'] == 0
     assert {'optimizer', 'param_schedulers', 'message_hub'} <= set(ckpt)
+
+
+def test_every_training_config_survives_time_limits():
+    """Each config keeps PreemptionHook, ExactResumeTrainLoop and a
+    distributed timeout shorter than PyTorch's 30 minutes."""
+    import glob
+
+    from mmengine.config import Config
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    missing = []
+    for path in sorted(glob.glob(osp.join(root, 'configs', '*', '*.py'))):
+        cfg = Config.fromfile(path)
+        hooks = [h.get('type') for h in cfg.get('custom_hooks', [])]
+        timeout = cfg.env_cfg.get('dist_cfg', {}).get('timeout')
+        if 'PreemptionHook' not in hooks or \
+                cfg.train_cfg.get('type') != 'ExactResumeTrainLoop' or \
+                not timeout or timeout >= 1800:
+            missing.append(osp.relpath(path, root))
+    assert missing == []
