@@ -73,12 +73,17 @@ def test_training_templates_forward_the_warning(name, tmp_path):
     bin_dir.mkdir()
     log = tmp_path / 'calls.log'
     (bin_dir / 'srun').write_text(
-        f'#!/bin/bash\ntrap \'echo srun-got-USR1 >> {log}; exit 3\' USR1\n'
+        f'#!/bin/bash\ntrap \'echo srun-got-USR1 >> {log}; '
+        f'exit $FAKE_SRUN_STATUS\' USR1\n'
+        f'echo $$ > {tmp_path}/srun.pid\n'
         f'echo srun-started >> {log}\nfor i in $(seq 40); do sleep 0.1; '
         f'done\n')
     (bin_dir / 'scontrol').write_text(
         f'#!/bin/sh\necho "scontrol $*" >> {log}\n')
-    for tool in ('srun', 'scontrol'):
+    (bin_dir / 'scancel').write_text(
+        f'#!/bin/sh\necho "scancel $*" >> {log}\n'
+        f'kill -USR1 $(cat {tmp_path}/srun.pid)\n')
+    for tool in ('srun', 'scontrol', 'scancel'):
         (bin_dir / tool).chmod(0o755)
     cfg = tmp_path / 'cfg.py'
     cfg.write_text('')
@@ -91,8 +96,12 @@ def test_training_templates_forward_the_warning(name, tmp_path):
     env = dict(os.environ, PATH=f'{bin_dir}{os.pathsep}{os.environ["PATH"]}',
                ROOT=ROOT, SLURM_JOB_ID='777', CONFIG=str(cfg),
                PRETRAIN_CKPT=str(ckpt), DATA_ROOT=str(data))
-    for warn in (True, False):
+    # (warning sent, srun's status after it): tasks that died of it -> the
+    # shell requeues; tasks that ended cleanly (the run had finished) -> no
+    # requeue, exit 0; no warning -> no requeue
+    for warn, status in ((True, 3), (True, 0), (False, 0)):
         log.write_text('')
+        env['FAKE_SRUN_STATUS'] = str(status)
         proc = subprocess.Popen(['bash', osp.join(SLURM_DIR, name)], env=env,
                                 cwd=str(tmp_path), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
@@ -105,9 +114,10 @@ def test_training_templates_forward_the_warning(name, tmp_path):
         out = proc.communicate(timeout=60)[0]
         calls = log.read_text()
         if warn:
-            assert proc.returncode == 3, out
+            assert proc.returncode == status, out
             assert 'srun-got-USR1' in calls, out
-            assert 'scontrol requeue 777' in calls, out
+            assert 'scancel --signal=USR1 777' in calls, out
+            assert ('scontrol requeue 777' in calls) == (status != 0), out
             assert 'asking the tasks to checkpoint' in out
         else:
             assert proc.returncode == 0, out
