@@ -77,6 +77,10 @@ def main():
         timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')
         explain_distributed_timeout(exc, timeout, cfg.work_dir)
         raise
+    # Done: a late time-limit warning must not kill the shutdown (Python's
+    # finalisation puts handled signals back to their default, which for
+    # USR1 terminates; a task killed so looks failed and gets requeued).
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 
 
 if __name__ == '__main__':
