@@ -379,11 +379,12 @@ def _vicreg_opts(tmp_path, epochs):
 def test_sbatch_time_limit_requeues_and_resumes_exactly(partition,
                                                         tmp_path):
     from resume_helpers import assert_same, final_state
-    # 16 images, global batch 8: 4 iterations. With a 1-minute limit Slurm
-    # sends the warning at once (it may come up to 60 s early), so each run
-    # trains about one iteration after starting; a requeued job waits
-    # about 2 minutes (Slurm's requeue delay) before it runs again.
-    epochs = 2
+    # 16 images, global batch 8: 2 iterations per epoch, 80 in all (about
+    # a minute of training here). With a 1-minute limit Slurm sends the
+    # warning anywhere in the job's minute (it may come up to 60 s early),
+    # so the training must outlast it; a requeued job waits about 2
+    # minutes (Slurm's requeue delay) before it runs again.
+    epochs = 40
     opts = _vicreg_opts(tmp_path, epochs)
     data = tmp_path / 'data'
     _reference_run(VICREG_DEMO, tmp_path / 'ref', [
@@ -487,7 +488,7 @@ def test_finetune_sbatch_time_limit_requeues_and_resumes_exactly(
                         str(data / f'annotations/{split}.json'), workers=0)
     ckpt = tmp_path / 'vicreg.pth'
     fake_vicreg_checkpoint(str(ckpt))
-    epochs = 2  # 4 images, 1 per rank: 2 iterations per epoch
+    epochs = 12  # 4 images, 1 per rank: 2 iterations per epoch, 24 in all
     opts = ['train_dataloader.batch_size=1',
             'train_dataloader.num_workers=1',
             'default_hooks.logger.interval=1',
