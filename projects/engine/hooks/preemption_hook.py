@@ -169,8 +169,14 @@ class PreemptionHook(Hook):
             print_log(f'scontrol requeue {job} failed: {exc}',
                       logger='current', level=logging.WARNING)
             return False
+        if res.returncode < 0:
+            # scontrol runs inside the job: the requeue it asked for kills
+            # it with the job's other processes (measured on the local
+            # cluster); the batch shell requeues again if it did not happen
+            return True
         if res.returncode != 0:
-            print_log(f'scontrol requeue {job} failed: '
+            print_log(f'scontrol requeue {job} failed (status '
+                      f'{res.returncode}): '
                       f'{(res.stderr or res.stdout).strip()}',
                       logger='current', level=logging.WARNING)
             return False
