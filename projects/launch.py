@@ -37,7 +37,8 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(path))[0])
     if launcher != 'none' and not torch.cuda.is_available():
-        init_cpu_distributed(launcher)
+        dist_cfg = (cfg.get('env_cfg') or {}).get('dist_cfg') or {}
+        init_cpu_distributed(launcher, dist_cfg.get('timeout'))
         # mmengine wraps the model in DDP with device_ids=[LOCAL_RANK], which
         # DDP rejects for a CPU module; an explicit None takes precedence.
         if cfg.get('model_wrapper_cfg') is None:
@@ -52,14 +53,17 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
     return cfg
 
 
-def init_cpu_distributed(launcher: str) -> None:
+def init_cpu_distributed(launcher: str,
+                         timeout: Optional[float] = None) -> None:
     """Start a gloo process group for a job without GPUs.
 
     mmengine's launchers call ``torch.cuda.set_device`` and default to NCCL,
     both of which fail without CUDA. The Runner skips its own initialisation
     when a process group exists, so we set the same environment mmengine
     would (for Slurm: rank, world size, master address from the node list)
-    and start gloo ourselves.
+    and start gloo ourselves. ``timeout`` (seconds, the config's
+    ``env_cfg.dist_cfg.timeout`` as mmengine's ``init_dist`` reads it) bounds
+    every collective: a hung rank fails the others after it.
     """
     import torch.distributed as dist
     if dist.is_initialized():
@@ -77,7 +81,11 @@ def init_cpu_distributed(launcher: str) -> None:
     elif launcher != 'pytorch':
         raise ValueError(f'launcher {launcher!r} needs GPUs; on CPU use '
                          f'pytorch (tools/dist_train.sh) or slurm')
-    dist.init_process_group(backend='gloo')
+    kwargs = {}
+    if timeout is not None:
+        import datetime
+        kwargs['timeout'] = datetime.timedelta(seconds=float(timeout))
+    dist.init_process_group(backend='gloo', **kwargs)
 
 
 def build_runner(cfg: Config):

@@ -15,15 +15,18 @@ TOOLS = osp.join(ROOT, 'tools', 'analysis_tools')
 
 
 def _load(name):
+    """A tool module by path, registered under its name so that sibling
+    imports (plot_logs imports collect_results) resolve as when run."""
     spec = importlib.util.spec_from_file_location(
         name, osp.join(TOOLS, f'{name}.py'))
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
     spec.loader.exec_module(mod)
     return mod
 
 
-plot_logs = _load('plot_logs')
 collect_results = _load('collect_results')
+plot_logs = _load('plot_logs')
 
 
 def _write_run(work_dir, ts, records, test=None):

@@ -12,6 +12,7 @@ import math
 import os
 import os.path as osp
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -58,6 +59,69 @@ def test_template_headers(name):
         assert f'SBATCH {opt}' in text, f'{name}: no #SBATCH {opt} line'
     assert '--launcher slurm' in text
     assert 'CONFIG=${CONFIG:-' in text
+
+
+@pytest.mark.parametrize('name', ('pretrain.sbatch', 'finetune.sbatch'))
+def test_training_templates_forward_the_warning(name, tmp_path):
+    """USR1 to the batch shell reaches srun; tasks that die of it get the
+    job requeued from the shell (negative control: no warning, no
+    requeue)."""
+    import time
+    text = open(osp.join(SLURM_DIR, name)).read()
+    assert '#SBATCH --signal=B:USR1@' in text and '#SBATCH --requeue' in text
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    log = tmp_path / 'calls.log'
+    (bin_dir / 'srun').write_text(
+        f'#!/bin/bash\ntrap \'echo srun-got-USR1 >> {log}; '
+        f'exit $FAKE_SRUN_STATUS\' USR1\n'
+        f'echo $$ > {tmp_path}/srun.pid\n'
+        f'echo srun-started >> {log}\nfor i in $(seq 40); do sleep 0.1; '
+        f'done\n')
+    (bin_dir / 'scontrol').write_text(
+        f'#!/bin/sh\necho "scontrol $*" >> {log}\n')
+    (bin_dir / 'scancel').write_text(
+        f'#!/bin/sh\necho "scancel $*" >> {log}\n'
+        f'kill -USR1 $(cat {tmp_path}/srun.pid)\n')
+    for tool in ('srun', 'scontrol', 'scancel'):
+        (bin_dir / tool).chmod(0o755)
+    cfg = tmp_path / 'cfg.py'
+    cfg.write_text('')
+    ckpt = tmp_path / 'p.pth'
+    ckpt.write_bytes(b'x')
+    data = tmp_path / 'labeled'
+    (data / 'annotations').mkdir(parents=True)
+    for split in ('training', 'validation'):
+        (data / 'annotations' / f'{split}.json').write_text('{}')
+    env = dict(os.environ, PATH=f'{bin_dir}{os.pathsep}{os.environ["PATH"]}',
+               ROOT=ROOT, SLURM_JOB_ID='777', CONFIG=str(cfg),
+               PRETRAIN_CKPT=str(ckpt), DATA_ROOT=str(data))
+    # (warning sent, srun's status after it): tasks that died of it -> the
+    # shell requeues; tasks that ended cleanly (the run had finished) -> no
+    # requeue, exit 0; no warning -> no requeue
+    for warn, status in ((True, 3), (True, 0), (False, 0)):
+        log.write_text('')
+        env['FAKE_SRUN_STATUS'] = str(status)
+        proc = subprocess.Popen(['bash', osp.join(SLURM_DIR, name)], env=env,
+                                cwd=str(tmp_path), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        for _ in range(100):
+            if 'srun-started' in log.read_text():
+                break
+            time.sleep(0.1)
+        if warn:
+            proc.send_signal(signal.SIGUSR1)
+        out = proc.communicate(timeout=60)[0]
+        calls = log.read_text()
+        if warn:
+            assert proc.returncode == status, out
+            assert 'srun-got-USR1' in calls, out
+            assert 'scancel --signal=USR1 777' in calls, out
+            assert ('scontrol requeue 777' in calls) == (status != 0), out
+            assert 'asking the tasks to checkpoint' in out
+        else:
+            assert proc.returncode == 0, out
+            assert 'scontrol' not in calls
 
 
 def test_pretrain_template(tmp_path, fake_srun):
@@ -280,3 +344,206 @@ def test_slurm_train_vicreg_two_tasks(partition, tmp_path):
     losses = [json.loads(line)['loss'] for line in open(scalars[0])
               if '"loss"' in line]
     assert losses and all(math.isfinite(v) for v in losses)
+
+
+# --------------------------------------------------------------------------
+# time limits (issue 15): a 1-minute limit with an early USR1 warning; the
+# job checkpoints, is requeued (sbatch) or restarted (slurm_train.sh), and
+# ends with the weights of an uninterrupted 2-process run, bit for bit
+# --------------------------------------------------------------------------
+VICREG_DEMO = osp.join(
+    ROOT, 'configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py')
+DET_DEMO = osp.join(ROOT, 'configs/faster_rcnn/'
+                    'faster-rcnn_r18-scratch_fpn_1xb4-2e_competition-demo.py')
+
+
+def _reference_run(config, work_dir, args):
+    """The same training, uninterrupted: 2 gloo processes (torchrun)."""
+    env = dict(os.environ, OMP_NUM_THREADS='1', PORT=str(_free_port()))
+    res = subprocess.run(
+        ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), config, '2',
+         '--work-dir', str(work_dir), *args], cwd=ROOT, env=env,
+        capture_output=True, text=True, timeout=1200)
+    assert res.returncode == 0, (res.stdout + res.stderr)[-4000:]
+
+
+def _wait_for_job(job_id, timeout):
+    import time
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        res = subprocess.run(['squeue', '-h', '-j', job_id, '-o', '%T'],
+                             capture_output=True, text=True, timeout=30)
+        state = res.stdout.strip()
+        if res.returncode != 0 or state in ('', 'COMPLETED', 'FAILED',
+                                            'TIMEOUT', 'CANCELLED',
+                                            'NODE_FAIL', 'OUT_OF_MEMORY'):
+            return state
+        time.sleep(5)
+    subprocess.run(['scancel', job_id], timeout=30)
+    pytest.fail(f'job {job_id} did not finish in {timeout} s')
+
+
+def _vicreg_opts(tmp_path, epochs):
+    from projects.vicreg.demo_data import write_demo_folder
+    write_demo_folder(str(tmp_path / 'data'), num=16, size=40)
+    return [f'train_dataloader.dataset.listing_cache={tmp_path / "cache"}',
+            'train_dataloader.num_workers=1',
+            'default_hooks.logger.interval=1',
+            'default_hooks.checkpoint.interval=100',
+            'randomness.seed=0', f'train_cfg.max_epochs={epochs}']
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_sbatch_time_limit_requeues_and_resumes_exactly(partition,
+                                                        tmp_path):
+    from resume_helpers import assert_same, final_state
+    # 16 images, global batch 8: 2 iterations per epoch, 24 in all (about
+    # 20 s of training here). With a 1-minute limit Slurm sends the warning
+    # at its first check of the job (every 30 s; it may come up to 60 s
+    # early): before or during the training, which stops after its current
+    # iteration; a requeued job waits about 2 minutes (Slurm's requeue
+    # delay) before it runs again.
+    epochs = 12
+    opts = _vicreg_opts(tmp_path, epochs)
+    data = tmp_path / 'data'
+    _reference_run(VICREG_DEMO, tmp_path / 'ref', [
+        '--cfg-options', f'train_dataloader.dataset.data_root={data}',
+        'train_dataloader.batch_size=4', *opts])
+
+    work = tmp_path / 'work'
+    env = dict(os.environ, OMP_NUM_THREADS='1', ROOT=ROOT,
+               CONFIG=VICREG_DEMO, WORK_DIR=str(work), DATA_ROOT=str(data),
+               GLOBAL_BATCH='8', CFG_OPTIONS=' '.join(opts))
+    # the template asks for GPUs and 48 h: a 1-minute, 2-task CPU job here,
+    # USR1 40 s before the limit
+    res = subprocess.run(
+        ['sbatch', '-p', partition, '--time=1', '--signal=B:USR1@40',
+         '--gres=none', '--ntasks-per-node=2', '--cpus-per-task=1',
+         '--mem=3G', f'--output={tmp_path}/job-%j.out', '--parsable',
+         osp.join(SLURM_DIR, 'pretrain.sbatch')],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    job_id = res.stdout.strip().split(';')[0]
+    state = _wait_for_job(job_id, 1800)
+    out = open(tmp_path / f'job-{job_id}.out').read()
+    restarts = [int(line.split()[-1]) for line in out.splitlines()
+                if line.startswith(f'job {job_id}, restart ')]
+    print(f'job {job_id}: final state {state!r}, runs: {len(restarts)}, '
+          f'requeued by the training: {out.count("requeued Slurm job")}')
+    assert max(restarts) >= 1, out[-4000:]  # requeued at least once
+    assert 'requeued Slurm job' in out, out[-4000:]
+    assert (work / f'epoch_{epochs}.pth').is_file(), out[-4000:]
+    assert_same(final_state(tmp_path / 'ref', epochs),
+                final_state(work, epochs))
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_slurm_train_time_limit_restarts_detector_exactly(partition,
+                                                          tmp_path):
+    from det_helpers import make_split
+    from resume_helpers import assert_same, final_state
+
+    from projects.detection.datasets.competition import convert_to_file
+    root = tmp_path / 'labeled'
+    make_split(str(root), 'training', range(1, 9), size=(64, 96), seed=3)
+    convert_to_file(str(root), 'training',
+                    str(root / 'annotations/training.json'), workers=0)
+    epochs = 2  # 8 images, 2 per rank: 2 iterations per epoch
+    args = ['--no-validate', '--cfg-options',
+            f'train_dataloader.dataset.data_root={root}/',
+            'train_dataloader.batch_size=2', 'train_dataloader.num_workers=1',
+            'default_hooks.logger.interval=1',
+            'default_hooks.checkpoint.interval=100',
+            'default_hooks.checkpoint.save_best=None',
+            'randomness.seed=0', f'train_cfg.max_epochs={epochs}']
+    _reference_run(DET_DEMO, tmp_path / 'ref', args)
+
+    work = tmp_path / 'work'
+    job = f'det-limit-{os.getpid()}'
+    env = dict(os.environ, OMP_NUM_THREADS='1', GPUS='2', GPUS_PER_NODE='0',
+               CPUS_PER_TASK='1', MASTER_PORT=str(_free_port()),
+               SRUN_ARGS='--time=1', SIGNAL_SECONDS='40')
+    try:
+        res = subprocess.run(
+            [osp.join(ROOT, 'tools', 'slurm_train.sh'), partition, job,
+             DET_DEMO, str(work), *args], env=env, cwd=ROOT,
+            capture_output=True, text=True, timeout=1800)
+    except subprocess.TimeoutExpired:
+        subprocess.run(['scancel', '--name', job], timeout=30)
+        pytest.fail('slurm_train.sh did not finish in 30 min')
+    out = res.stdout + res.stderr
+    restarts = sum(line == 'stopped before the time limit; resuming in a '
+                   'new job' for line in res.stdout.splitlines())  # not set -x
+    print(f'slurm_train.sh: exit {res.returncode}, restarts {restarts}')
+    print(''.join(line[:160] + '\n' for line in out.splitlines()
+                  if any(k in line for k in (
+                      'received: saving', 'resumed epoch', 'not requeued',
+                      'resuming in a new job', 'srun: error'))))
+    assert res.returncode == 0, out[-4000:]
+    assert restarts >= 1, out[-4000:]
+    assert_same(final_state(tmp_path / 'ref', epochs),
+                final_state(work, epochs))
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_finetune_sbatch_time_limit_requeues_and_resumes_exactly(
+        partition, tmp_path):
+    """finetune.sbatch, 2 tasks, 1-minute limit: requeued, resumed, final
+    detector weights equal an uninterrupted run's."""
+    from det_helpers import fake_vicreg_checkpoint, make_split
+    from resume_helpers import assert_same, final_state
+
+    from projects.detection.datasets.competition import convert_to_file
+    config = osp.join(ROOT, 'configs/faster_rcnn/'
+                      'faster-rcnn_r18-vicreg-pre_fpn_1xb4-2e_competition-'
+                      'demo.py')
+    data = tmp_path / 'labeled'
+    for split, numbers in (('training', range(1, 5)),
+                           ('validation', range(5, 7))):
+        make_split(str(data), split, numbers, size=(64, 96), seed=3)
+        convert_to_file(str(data), split,
+                        str(data / f'annotations/{split}.json'), workers=0)
+    ckpt = tmp_path / 'vicreg.pth'
+    fake_vicreg_checkpoint(str(ckpt))
+    # 4 images, 1 per rank: 2 iterations per epoch, 6 in all (about 18 s
+    # of training here: longer than the gap between the job's start-up and
+    # Slurm's first 30-s check, so the warning lands before the end)
+    epochs = 3
+    opts = ['train_dataloader.batch_size=1',
+            'train_dataloader.num_workers=1',
+            'default_hooks.logger.interval=1',
+            'default_hooks.checkpoint.interval=100',
+            'default_hooks.checkpoint.save_best=None',
+            'randomness.seed=0', f'train_cfg.max_epochs={epochs}']
+    _reference_run(config, tmp_path / 'ref', [
+        '--no-validate', '--cfg-options',
+        f'model.backbone.init_cfg.checkpoint={ckpt}',
+        f'train_dataloader.dataset.data_root={data}/', *opts])
+
+    work = tmp_path / 'work'
+    env = dict(os.environ, OMP_NUM_THREADS='1', ROOT=ROOT, CONFIG=config,
+               WORK_DIR=str(work), DATA_ROOT=str(data),
+               PRETRAIN_CKPT=str(ckpt), EXTRA_ARGS='--no-validate',
+               CFG_OPTIONS=' '.join(opts))
+    res = subprocess.run(
+        ['sbatch', '-p', partition, '--time=1', '--signal=B:USR1@40',
+         '--gres=none', '--ntasks-per-node=2', '--cpus-per-task=1',
+         '--mem=3G', f'--output={tmp_path}/job-%j.out', '--parsable',
+         osp.join(SLURM_DIR, 'finetune.sbatch')],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    job_id = res.stdout.strip().split(';')[0]
+    state = _wait_for_job(job_id, 1800)
+    out = open(tmp_path / f'job-{job_id}.out').read()
+    restarts = [int(line.split()[-1]) for line in out.splitlines()
+                if line.startswith(f'job {job_id}, restart ')]
+    print(f'job {job_id}: final state {state!r}, runs: {len(restarts)}, '
+          f'requeued by the training: {out.count("requeued Slurm job")}')
+    assert max(restarts) >= 1, out[-4000:]
+    assert 'requeued Slurm job' in out, out[-4000:]
+    assert (work / f'epoch_{epochs}.pth').is_file(), out[-4000:]
+    assert_same(final_state(tmp_path / 'ref', epochs),
+                final_state(work, epochs))

@@ -2,13 +2,30 @@
 """Train from an MMPretrain (VICReg) or MMDetection (Faster R-CNN) config."""
 import argparse
 import os.path as osp
+import signal
 import sys
 
+
+class _EarlySignals:
+    """Records a time-limit warning (Slurm ``--signal=USR1@N``) that comes
+    while the libraries load, instead of dying of it (SIGUSR1's default);
+    PreemptionHook takes the recorded signal over when training starts."""
+
+    def __init__(self):
+        self.received = []
+
+    def __call__(self, signum, frame):
+        self.received.append(signum)
+
+
+signal.signal(signal.SIGUSR1, _EarlySignals())
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import projects  # noqa: E402,F401  (compatibility fixes first)
 from mmengine.config import DictAction  # noqa: E402
 
 from projects.engine.config_check import check_config  # noqa: E402
+from projects.engine.dist_timeout import \
+    explain_distributed_timeout  # noqa: E402
 from projects.launch import build_runner, load_config, set_local_rank  # noqa
 
 
@@ -65,7 +82,16 @@ def main():
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     check_config(cfg, 'train')  # missing paths, class count: fail now
     runner = build_runner(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except RuntimeError as exc:  # a hung rank: say so, with the setting
+        timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')
+        explain_distributed_timeout(exc, timeout, cfg.work_dir)
+        raise
+    # Done: a late time-limit warning must not kill the shutdown (Python's
+    # finalisation puts handled signals back to their default, which for
+    # USR1 terminates; a task killed so looks failed and gets requeued).
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
 
 
 if __name__ == '__main__':

@@ -64,13 +64,21 @@ model = dict(
         rcnn=dict(assigner=dict(type='SyncFreeMaxIoUAssigner'))))
 
 # NonFiniteLossHook: a NaN/Inf loss stops the run before a checkpoint is
-# written from it (mode='skip' skips such steps instead); docs/reliability.md
+# written from it (mode='skip' skips such steps instead); PreemptionHook: a
+# time-limit warning (SIGUSR1) or SIGTERM/SIGINT checkpoints after the
+# current iteration and stops, requeueing a Slurm job; docs/reliability.md
 custom_hooks = [
     dict(type='PretrainedBackboneCheckHook'),
-    dict(type='NonFiniteLossHook')
+    dict(type='NonFiniteLossHook'),
+    dict(type='PreemptionHook')
 ]
 
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=70, val_interval=2)
+# ExactResumeTrainLoop: mmengine's epoch loop whose resumed runs (also from
+# a mid-epoch checkpoint) end bit for bit where an uninterrupted run would
+train_cfg = dict(type='ExactResumeTrainLoop', max_epochs=70, val_interval=2)
+# a rank that hangs without dying stops the job after 10 minutes (PyTorch's
+# default: 30) with an error naming the collective
+env_cfg = dict(dist_cfg=dict(timeout=600))
 param_scheduler = [
     dict(
         type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,

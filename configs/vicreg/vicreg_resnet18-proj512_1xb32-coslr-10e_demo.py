@@ -62,6 +62,7 @@ default_hooks = dict(
     checkpoint=dict(interval=5))
 custom_hooks = [
     dict(type='CollapseMonitorHook', interval=5),
-    dict(type='NonFiniteLossHook')
+    dict(type='NonFiniteLossHook'),
+    dict(type='PreemptionHook')
 ]
 env_cfg = dict(cudnn_benchmark=False)

@@ -72,7 +72,10 @@ cosine_lr = dict(
     begin=warmup_epochs,
     convert_to_iter_based=True)
 param_scheduler = [warmup_lr, cosine_lr]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1000)
+# ExactResumeTrainLoop: mmengine's epoch loop whose resumed runs (also from
+# a mid-epoch checkpoint) end bit for bit where an uninterrupted run would
+# (projects/engine/loops/exact_resume_loop.py; docs/reliability.md)
+train_cfg = dict(type='ExactResumeTrainLoop', max_epochs=1000)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
@@ -81,17 +84,24 @@ default_hooks = dict(
         type='CheckpointHook', interval=10, max_keep_ckpts=3,
         save_last=True))
 # NonFiniteLossHook: a NaN/Inf loss stops the run before a checkpoint is
-# written from it (mode='skip' skips such steps instead); docs/reliability.md
+# written from it (mode='skip' skips such steps instead); PreemptionHook: a
+# time-limit warning (SIGUSR1) or SIGTERM/SIGINT checkpoints after the
+# current iteration and stops, requeueing a Slurm job; docs/reliability.md
 custom_hooks = [
     dict(type='CollapseMonitorHook', interval=50),
-    dict(type='NonFiniteLossHook')
+    dict(type='NonFiniteLossHook'),
+    dict(type='PreemptionHook')
 ]
 # Log the collapse statistics as measured, not averaged over past checks.
 log_processor = dict(custom_cfg=[
     dict(data_src=key, method_name='current')
     for key in ('emb_std', 'rankme', 'rankme_ratio')
 ])
-env_cfg = dict(cudnn_benchmark=True)  # official: cudnn.benchmark = True
+# dist_cfg.timeout: a rank that hangs without dying stops the job after 10
+# minutes (PyTorch's default: 30) with an error naming the collective.
+env_cfg = dict(
+    cudnn_benchmark=True,  # official: cudnn.benchmark = True
+    dist_cfg=dict(timeout=600))
 # Seeded: model init, data order and views (each loader worker seeds from
 # it, mmengine's worker_init_fn). Another run: `tools/train.py --seed N`.
 randomness = dict(seed=0, deterministic=False)

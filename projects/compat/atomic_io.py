@@ -7,14 +7,43 @@ folder, fsyncs it and renames it over the target (``os.replace`` is atomic on
 POSIX): a reader sees the old file or the complete new one, never a torn one.
 Registered with mmengine's documented ``register_backend`` for the local
 prefix, so ``save_checkpoint`` and ``CheckpointHook`` use it unchanged.
+
+A process killed during the write (``kill -9``, the node going down) cannot
+remove its temporary file; :func:`remove_orphan_temporaries` deletes such
+files at the next start (``PreemptionHook`` calls it on the work dir).
 """
 import os
 import os.path as osp
+import re
 import tempfile
 from pathlib import Path
-from typing import Union
+from typing import List, Union
 
 from mmengine.fileio.backends import LocalBackend, register_backend
+
+
+_SUFFIX = '.tmp'
+# '.<target name>.<mkstemp's 8 random characters>.tmp'
+_TEMPORARY = re.compile(r'^\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp$')
+
+
+def remove_orphan_temporaries(folder: Union[str, Path]) -> List[str]:
+    """Delete the temporary files :func:`atomic_write` left in ``folder``
+    when its process was killed mid-write; return their paths.
+
+    Call it when no other process is writing into ``folder`` (at the start
+    of a run, on the rank that writes checkpoints). Other files, and folders
+    below ``folder``, are not touched.
+    """
+    removed = []
+    if not osp.isdir(folder):
+        return removed
+    for name in sorted(os.listdir(folder)):
+        path = osp.join(folder, name)
+        if _TEMPORARY.match(name) and osp.isfile(path):
+            os.remove(path)
+            removed.append(path)
+    return removed
 
 
 def atomic_write(data: bytes, filepath: Union[str, Path]) -> None:
@@ -23,7 +52,7 @@ def atomic_write(data: bytes, filepath: Union[str, Path]) -> None:
     folder = osp.dirname(osp.abspath(filepath))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
-        dir=folder, prefix=f'.{osp.basename(filepath)}.', suffix='.tmp')
+        dir=folder, prefix=f'.{osp.basename(filepath)}.', suffix=_SUFFIX)
     try:
         with os.fdopen(fd, 'wb') as f:
             f.write(data)

@@ -26,7 +26,7 @@ reads those Python floats. ``'skip'`` must decide before the step, so it adds
 one scalar ``isfinite(loss)`` read per iteration (one host sync on GPU, as
 ``torch.cuda.amp.GradScaler`` does for its inf check; under DDP plus one
 all-reduce of that flag so all ranks skip together) and a device-side copy
-of the floating-point buffers (BatchNorm statistics) per iteration.
+of the buffers (BatchNorm statistics and batch counters) per iteration.
 """
 import logging
 import math
@@ -108,8 +108,8 @@ class NonFiniteLossHook(Hook):
         # statistics; keep a device-side copy (no sync, a few MB at most)
         # to put back if the step is skipped.
         model = getattr(runner.model, 'module', runner.model)
-        self._buffers = [(b, b.detach().clone()) for b in model.buffers()
-                         if b.is_floating_point()]
+        # (num_batches_tracked too: BatchNorm with momentum=None uses it)
+        self._buffers = [(b, b.detach().clone()) for b in model.buffers()]
 
     def _restore_buffers(self) -> None:
         with torch.no_grad():
