@@ -59,7 +59,8 @@ train_dataloader = dict(
 custom_hooks = [
     dict(type='PretrainedBackboneCheckHook'),
     dict(type='NonFiniteLossHook'),
-    dict(type='MeanTeacherHook', momentum=0.02)
+    dict(type='MeanTeacherHook', momentum=0.02),
+    dict(type='PreemptionHook')
 ]
 
 # Gradient clipping: without it the first full demo run (real VICReg demo

@@ -54,7 +54,8 @@ train_dataloader = dict(
 custom_hooks = [
     dict(type='PretrainedBackboneCheckHook'),
     dict(type='NonFiniteLossHook'),
-    dict(type='MeanTeacherHook', momentum=0.001)
+    dict(type='MeanTeacherHook', momentum=0.001),
+    dict(type='PreemptionHook')
 ]
 
 max_iters = 180000
