@@ -24,7 +24,6 @@ import sys
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 PRETRAIN_CFG = ('configs/vicreg/'
                 'vicreg_resnet18-proj512-knn_1xb32-coslr-4e_demo.py')

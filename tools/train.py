@@ -1,9 +1,7 @@
 #!/usr/bin/env python
 """Train from an MMPretrain (VICReg) or MMDetection (Faster R-CNN) config."""
 import argparse
-import os.path as osp
 import signal
-import sys
 
 
 class _EarlySignals:
@@ -18,15 +16,16 @@ class _EarlySignals:
         self.received.append(signum)
 
 
+# before the slow imports below (hence E402)
 signal.signal(signal.SIGUSR1, _EarlySignals())
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 import projects  # noqa: E402,F401  (compatibility fixes first)
 from mmengine.config import DictAction  # noqa: E402
 
 from projects.engine.config_check import check_config  # noqa: E402
 from projects.engine.dist_timeout import \
     explain_distributed_timeout  # noqa: E402
-from projects.launch import build_runner, load_config, set_local_rank  # noqa
+from projects.launch import (build_runner, load_config,  # noqa: E402
+                             set_local_rank)
 
 
 def parse_args():

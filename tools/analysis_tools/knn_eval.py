@@ -21,11 +21,8 @@ import argparse
 import json
 import os
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
-import projects  # noqa: E402,F401  (compatibility fixes first)
+import projects  # noqa: F401  (compatibility fixes first)
 
 
 def parse_args(argv=None):
