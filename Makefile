@@ -8,7 +8,7 @@ TORCH ?= 2.14.1
 TORCHVISION ?= 0.29.1
 TORCH_VENV ?= .venv-torch-$(TORCH)
 
-.PHONY: install install-mmcv-from-source demo demo-quick test test-fast test-torch
+.PHONY: install install-mmcv-from-source demo demo-quick test test-fast test-torch lint
 
 install:
 	$(PYTHON) tools/install.py
@@ -24,6 +24,12 @@ demo-quick: install
 
 test: install
 	$(PYTHON) -m pytest -q -rs
+
+# flake8's pycodestyle/pyflakes rules (ruff) and OpenMMLab's import order
+# (isort); settings in pyproject.toml
+lint: install
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m isort --check-only --diff .
 
 test-fast: install
 	$(PYTHON) -m pytest -q -rs -m "not slow"

@@ -12,6 +12,8 @@ os.environ['PYTHONPATH'] = ROOT + (
 
 import projects  # noqa: E402,F401  (compatibility fixes first)
 
+# isort: split
+
 import contextlib  # noqa: E402
 
 import pytest  # noqa: E402

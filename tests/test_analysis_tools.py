@@ -2,8 +2,8 @@
 mmengine logs."""
 import importlib.util
 import json
-import re
 import os.path as osp
+import re
 import subprocess
 import sys
 

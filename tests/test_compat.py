@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from fault_helpers import DiskFullFile, RunsCode
 from mmengine.runner import CheckpointLoader, load_checkpoint
 
-from fault_helpers import DiskFullFile, RunsCode
 from projects.compat import TRUST_ENV_VAR, UntrustedCheckpointError
 from projects.compat.hue import _mmcv_adjust_hue, adjust_hue
 

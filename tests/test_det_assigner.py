@@ -1,13 +1,13 @@
 """SyncFreeMaxIoUAssigner == mmdet's MaxIoUAssigner, without host syncs."""
 import pytest
 import torch
-from torch.profiler import ProfilerActivity, profile
-
 from mmdet.models.task_modules.assigners import MaxIoUAssigner
 from mmengine.registry import DefaultScope
 from mmengine.structures import InstanceData
+from torch.profiler import ProfilerActivity, profile
 
-from projects.detection.models.sync_free_max_iou_assigner import SyncFreeMaxIoUAssigner
+from projects.detection.models.sync_free_max_iou_assigner import \
+    SyncFreeMaxIoUAssigner
 
 
 @pytest.fixture(autouse=True)
@@ -108,6 +108,7 @@ def test_no_host_sync_ops():
 
 def test_registered_and_built_from_config():
     from mmdet.registry import TASK_UTILS
+
     import projects.detection  # noqa: F401
     a = TASK_UTILS.build(dict(type='SyncFreeMaxIoUAssigner', **RPN))
     assert isinstance(a, SyncFreeMaxIoUAssigner)

@@ -10,7 +10,8 @@ import pytest
 from det_helpers import make_split, write_item
 
 from projects.detection.datasets.competition import (CLASSES, ConversionError,
-                                            convert_split, convert_to_file)
+                                                     convert_split,
+                                                     convert_to_file)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOL = osp.join(ROOT, 'tools', 'dataset_converters', 'yaml_to_coco.py')

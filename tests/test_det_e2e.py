@@ -10,9 +10,10 @@ import sys
 import pytest
 from det_helpers import DEMO_CONFIG, fake_vicreg_checkpoint, make_split
 
-from projects.detection.datasets.competition import CLASSES, convert_to_file
 from projects.compat.mmcv_ops import COVERED_OPS, RECORD_ENV
-from projects.detection.evaluation.metrics.competition_coco_metric import STAT_NAMES
+from projects.detection.datasets.competition import CLASSES, convert_to_file
+from projects.detection.evaluation.metrics.competition_coco_metric import \
+    STAT_NAMES
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 pytestmark = pytest.mark.slow
@@ -131,11 +132,11 @@ def test_infer_json_gives_the_test_ap(tmp_path):
     model returns, so pycocotools gives tools/test.py's AP from it, on the
     generated demo validation split."""
     import torch
+    from mmdet.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
     import projects.detection  # noqa: F401
-    from mmdet.registry import MODELS
     res, out = run('tools/generate_demo_data.py', '--out', tmp_path / 'demo',
                    '--num-unlabeled', '4', '--num-train', '4', '--num-val',
                    '6')
@@ -177,8 +178,10 @@ def test_infer_json_gives_the_test_ap(tmp_path):
     test_coco = json.loads((tmp_path / 'test_dets.bbox.json').read_text())
     assert len(test_coco) == 6 * 100  # max_per_img for each image
     assert len(infer_coco) == len(test_coco)
-    key = (lambda d: (d['image_id'], d['category_id'], round(d['score'], 4),
-                      [round(v, 1) for v in d['bbox']]))
+    def key(d):
+        return (d['image_id'], d['category_id'], round(d['score'], 4),
+                [round(v, 1) for v in d['bbox']])
+
     assert sorted(map(key, infer_coco)) == sorted(map(key, test_coco))
     ap = coco_ap(str(ann), infer_coco)
     print(f'AP from infer.py json {ap:.6f}, tools/test.py '

@@ -16,8 +16,8 @@ from pycocotools.coco import COCO as RefCOCO
 from pycocotools.cocoeval import COCOeval as RefCOCOeval
 
 from projects.detection.datasets.competition import CLASSES, convert_to_file
-from projects.detection.evaluation.metrics.competition_coco_metric import (CompetitionCocoMetric, STAT_NAMES,
-                                        format_summary, write_results)
+from projects.detection.evaluation.metrics.competition_coco_metric import (
+    STAT_NAMES, CompetitionCocoMetric, format_summary, write_results)
 
 USED = ['cup or mug', 'bird', 'person', 'starfish', 'skunk', 'tie']
 
@@ -79,13 +79,13 @@ def run_metric(ann_file, items, preds, **kwargs):
                                    **kwargs)
     metric.dataset_meta = dict(classes=CLASSES)
     for n in sorted(items):
-        b, s, l = preds[n]
+        b, s, lab = preds[n]
         w, h = items[n]['size']
         metric.process({}, [dict(
             img_id=n, ori_shape=(h, w),
             pred_instances=dict(bboxes=torch.from_numpy(b),
                                 scores=torch.from_numpy(s),
-                                labels=torch.from_numpy(l)))])
+                                labels=torch.from_numpy(lab)))])
     return metric.evaluate(len(items))
 
 
@@ -107,8 +107,8 @@ def test_equals_pycocotools(split, tmp_path):
 
     gt, cat_id = reference_gt(osp.join(root, 'validation'))
     dets = []
-    for n, (b, s, l) in preds.items():
-        for box, score, label in zip(b.tolist(), s.tolist(), l.tolist()):
+    for n, (b, s, lab) in preds.items():
+        for box, score, label in zip(b.tolist(), s.tolist(), lab.tolist()):
             dets.append(dict(image_id=n, category_id=cat_id[CLASSES[label]],
                              bbox=[box[0], box[1], box[2] - box[0],
                                    box[3] - box[1]], score=score))

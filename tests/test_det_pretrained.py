@@ -10,9 +10,8 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import BaseLoop
 
-from projects.detection.engine.hooks.pretrained_backbone_check_hook import (PretrainedBackboneCheckHook,
-                                           PretrainedLoadError,
-                                           check_backbone)
+from projects.detection.engine.hooks.pretrained_backbone_check_hook import (
+    PretrainedBackboneCheckHook, PretrainedLoadError, check_backbone)
 
 
 def build_detector(checkpoint, prefix='backbone.', init=True):

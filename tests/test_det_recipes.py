@@ -9,6 +9,8 @@ from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
 
 import projects.detection  # noqa: F401
+
+# isort: split
 from mmdet.registry import MODELS, PARAM_SCHEDULERS
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 import torch
-from det_helpers import (fake_vicreg_checkpoint, make_split, write_image)
+from det_helpers import fake_vicreg_checkpoint, make_split, write_image
 from mmengine.hooks import Hook
 
 from projects.detection.datasets.competition import convert_to_file
@@ -364,8 +364,8 @@ def test_backbone_check_covers_student_and_teacher(data):
     from mmdet.registry import MODELS
     from mmengine.registry import init_default_scope
 
-    from projects.detection.engine.hooks.pretrained_backbone_check_hook import (PretrainedBackboneCheckHook,
-                                               PretrainedLoadError)
+    from projects.detection.engine.hooks.pretrained_backbone_check_hook import (
+        PretrainedBackboneCheckHook, PretrainedLoadError)
     init_default_scope('mmdet')
     tmp, ckpts = data
     cfg = load_config(DEMO, semi_options(tmp, ckpts[18]))

@@ -11,12 +11,16 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 import projects.detection  # noqa: F401
+
+# isort: split
 from det_helpers import DEMO_CONFIG
+from mmdet.models.dense_heads import RPNHead
 from mmdet.models.task_modules.prior_generators import AnchorGenerator
 from mmdet.registry import MODELS
-from mmdet.models.dense_heads import RPNHead
-from projects.detection.models.cached_anchor_generator import CachedAnchorGenerator
+
 from projects.detection.models.batched_rpn_head import BatchedRPNHead
+from projects.detection.models.cached_anchor_generator import \
+    CachedAnchorGenerator
 
 ANCHORS = dict(scales=[8], ratios=[0.5, 1.0, 2.0], strides=[4, 8, 16, 32, 64])
 

@@ -55,9 +55,11 @@ def test_shapes_dtypes_and_determinism():
 
 
 def test_preprocessor_registered_and_runs():
-    import projects.vicreg  # noqa: F401
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
+
+    import projects.vicreg  # noqa: F401
+
     # earlier tests may leave another default scope (e.g. mmdet) current
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         _check_preprocessor(MODELS)
@@ -313,9 +315,10 @@ def test_full_view_close_to_official_pil_pipeline():
 def test_views_under_autocast_stay_fp32():
     """mmengine calls the data preprocessor inside optim_context (autocast
     with AMP): the views must not change, so the PIL bound above holds."""
-    import projects.vicreg  # noqa: F401
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
+
+    import projects.vicreg  # noqa: F401
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         pre = MODELS.build(
             dict(type='VICRegGPUViewsPreprocessor', size=64, seed=0))

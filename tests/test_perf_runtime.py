@@ -6,8 +6,10 @@ import os.path as osp
 import torch
 
 import projects.vicreg  # noqa: F401
-from projects.vicreg.models.utils import gpu_views as G
+
+# isort: split
 from projects.vicreg.engine import VICRegLARS
+from projects.vicreg.models.utils import gpu_views as G
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -34,11 +36,10 @@ def test_gpu_views_are_sync_free(no_host_sync):
 
 
 def test_runner_trains_with_gpuviews_preprocessor(tmp_path):
+    import numpy as np
     from mmengine.config import Config
     from mmengine.runner import Runner
-
     from PIL import Image
-    import numpy as np
     data = tmp_path / 'unlabeled'
     data.mkdir()
     rng = np.random.default_rng(0)

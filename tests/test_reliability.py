@@ -18,12 +18,12 @@ import sys
 import numpy as np
 import pytest
 import torch
+from fault_helpers import DiskFullFile, RunsCode
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 from mmengine.runner import CheckpointLoader
 from PIL import Image
 
-from fault_helpers import DiskFullFile, RunsCode
 from projects.compat import UntrustedCheckpointError
 from projects.engine import ConfigCheckError, NonFiniteLossError
 from projects.launch import build_runner, load_config
@@ -167,7 +167,8 @@ def test_untrusted_checkpoint_refused_by_init_cfg_converters_and_infer(
                                             prefix='backbone.'))
     with pytest.raises(UntrustedCheckpointError):
         det.init_weights()
-    from projects.detection.engine.hooks.pretrained_backbone_check_hook import load_backbone_state
+    from projects.detection.engine.hooks.pretrained_backbone_check_hook import \
+        load_backbone_state
     with pytest.raises(UntrustedCheckpointError):
         load_backbone_state(evil, "backbone.")
     # every model converter
@@ -413,7 +414,8 @@ def test_missing_paths_and_class_count_fail_before_training(
                      '--cfg-options', *base, *opts, monkeypatch=monkeypatch)
     # a pretrained checkpoint that does not exist (PretrainedBackboneCheck-
     # Hook, before the first iteration; also tests/test_det_e2e.py)
-    from projects.detection.engine.hooks.pretrained_backbone_check_hook import PretrainedLoadError
+    from projects.detection.engine.hooks.pretrained_backbone_check_hook import \
+        PretrainedLoadError
     with pytest.raises(PretrainedLoadError, match='gone.pth.* does not exist'):
         run_tool('train.py', DET_PRE, '--work-dir', work, '--no-validate',
                  '--cfg-options', *base,
@@ -473,6 +475,7 @@ def _odd_files(rng):
 
 def test_unlabeled_folder_bad_and_odd_files(tmp_path):
     from mmengine.registry import init_default_scope
+
     from projects.vicreg.datasets import UnlabeledImageFolder
     init_default_scope('mmpretrain')
     files = _odd_files(np.random.default_rng(0))

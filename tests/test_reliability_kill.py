@@ -32,6 +32,7 @@ SLOW_SAVE = '''
 import os, sys, time, runpy
 sys.path.insert(0, {root!r})
 import projects.compat.atomic_io as aio
+# isort: split
 DELAY = {delay}
 real_fdopen, real_write = os.fdopen, aio.atomic_write
 

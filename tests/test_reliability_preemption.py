@@ -23,6 +23,7 @@ KILLED_WRITE = '''
 import os, sys, time
 sys.path.insert(0, {root!r})
 import projects.compat.atomic_io as aio
+# isort: split
 real_fdopen = os.fdopen
 
 

@@ -398,6 +398,7 @@ def _vicreg_opts(tmp_path, epochs):
 def test_sbatch_time_limit_requeues_and_resumes_exactly(partition,
                                                         tmp_path):
     from resume_helpers import assert_same, final_state
+
     # 16 images, global batch 8: 2 iterations per epoch, 24 in all (about
     # 20 s of training here). With a 1-minute limit Slurm sends the warning
     # at its first check of the job (every 30 s; it may come up to 60 s

@@ -10,6 +10,8 @@ from mmengine.registry import init_default_scope
 from PIL import Image
 
 import projects.vicreg.datasets.unlabeled_image_folder as uif
+
+# isort: split
 from projects.vicreg import UnlabeledImageFolder
 from projects.vicreg.demo_data import write_demo_folder
 

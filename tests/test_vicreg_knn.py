@@ -248,6 +248,7 @@ def test_knn_eval_scores_every_layout_and_names_bad_inputs(labeled,
     """Our checkpoint and the same tensors in torchvision layout score the
     same; ``random`` depends on --seed; bad inputs name the file."""
     from det_helpers import fake_vicreg_checkpoint
+
     from projects.vicreg.converters import mmpretrain_to_torchvision
     sys.path.insert(0, osp.join(ROOT, 'tools', 'analysis_tools'))
     import knn_eval

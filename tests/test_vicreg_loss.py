@@ -130,10 +130,10 @@ def _run(model, xa, xb):
 
 def _dist_worker(rank, world_size, init_file, out_dir):
     import torch.distributed as dist
+    from mmpretrain.models.selfsup.simclr import GatherLayer
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     import projects.vicreg.models.losses.vicreg_loss as vicreg_loss
-    from mmpretrain.models.selfsup.simclr import GatherLayer
     torch.set_num_threads(1)
     dist.init_process_group(
         'gloo', init_method=f'file://{init_file}', rank=rank,

@@ -11,8 +11,13 @@ from mmengine.logging import MessageHub
 from mmengine.registry import init_default_scope
 
 import projects.vicreg  # noqa: F401
+
+# isort: split
 import projects.vicreg.engine.hooks.collapse_monitor_hook as cmh
+
+# isort: split
 from mmpretrain.registry import MODELS
+
 from projects.vicreg.reference import official_projector
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -9,7 +9,10 @@ from mmengine.optim import OptimWrapper
 from mmengine.registry import init_default_scope
 
 import projects.vicreg  # noqa: F401
+
+# isort: split
 from mmpretrain.registry import PARAM_SCHEDULERS
+
 from projects.vicreg.reference import official_lr
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))

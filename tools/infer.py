@@ -30,6 +30,10 @@ import os.path as osp
 import sys
 
 import projects  # noqa: F401  (compatibility fixes first)
+
+# isort: split
+
+# isort: split
 from mmengine.config import DictAction
 
 IMAGE_EXTS = ('.jpeg', '.jpg', '.png', '.bmp', '.webp', '.tif', '.tiff')
@@ -66,8 +70,10 @@ def list_inputs(inp: str, cfg) -> list:
             osp.join(inp, f) for f in os.listdir(inp)
             if osp.splitext(f)[1].lower() in IMAGE_EXTS
         ]
-        key = (lambda p: (0, int(s), '') if (s := osp.splitext(
-            osp.basename(p))[0]).isdigit() else (1, 0, p))
+        def key(p):
+            stem = osp.splitext(osp.basename(p))[0]
+            return (0, int(stem), '') if stem.isdigit() else (1, 0, p)
+
         return sorted(files, key=key)
     if osp.isfile(inp):
         return [inp]

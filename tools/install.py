@@ -310,6 +310,7 @@ def install_project(pip: 'Pip') -> None:
 VERIFY = r'''
 import sys, torch
 import projects  # compatibility fixes
+# isort: split
 from projects.compat import ops_backend
 import mmcv, mmengine, mmdet, mmpretrain
 from mmcv.ops import nms, RoIAlign

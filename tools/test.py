@@ -11,6 +11,8 @@ import argparse
 import os.path as osp
 
 import projects  # noqa: F401  (compatibility fixes first)
+
+# isort: split
 from mmengine.config import DictAction
 
 from projects.engine.config_check import check_config
@@ -52,7 +54,8 @@ def write_detection_results(metrics: dict, work_dir: str) -> None:
     summary), per_class_ap.{md,csv} and metrics.json in the work dir."""
     from mmengine.dist import is_main_process
 
-    from projects.detection.evaluation.metrics.competition_coco_metric import write_results
+    from projects.detection.evaluation.metrics.competition_coco_metric import \
+        write_results
     if is_main_process():
         for path in write_results(metrics, work_dir):
             print(f'wrote {path}')

@@ -21,7 +21,6 @@ from typing import List, Union
 
 from mmengine.fileio.backends import LocalBackend, register_backend
 
-
 _SUFFIX = '.tmp'
 # '.<target name>.<mkstemp's 8 random characters>.tmp'
 _TEMPORARY = re.compile(r'^\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp$')

@@ -18,8 +18,8 @@ Importing this package (configs do, via ``custom_imports``) registers:
   the unlabeled stream of the Soft Teacher configs (configs/soft_teacher/).
 """
 from .. import compat  # noqa: F401  (torch>=2.6 checkpoint loading first)
-from .datasets import (CATEGORIES, CLASSES, UnlabeledDetDataset,
-                       convert_split, convert_to_file)
+from .datasets import (CATEGORIES, CLASSES, UnlabeledDetDataset, convert_split,
+                       convert_to_file)
 from .engine import (PretrainedBackboneCheckHook, PretrainedLoadError,
                      check_backbone)
 from .evaluation import CompetitionCocoMetric, format_summary, write_results

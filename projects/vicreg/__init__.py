@@ -19,8 +19,8 @@ Configs pull it in with ``custom_imports=dict(imports=['projects.compat',
 'projects.vicreg'], allow_failed_imports=False)``.
 """
 from .. import compat  # noqa: F401  (compatibility fixes first)
-from .datasets import (FastColorJitter, FastGaussianBlur,
-                       FastRandomGrayscale, UnlabeledImageFolder)
+from .datasets import (FastColorJitter, FastGaussianBlur, FastRandomGrayscale,
+                       UnlabeledImageFolder)
 from .engine import (ClosedFormCosineAnnealingLR, ClosedFormLinearLR,
                      CollapseMonitorHook, ObjectCropKNNHook, VICRegLARS)
 from .evaluation import ObjectCropKNN

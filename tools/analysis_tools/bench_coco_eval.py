@@ -1,5 +1,6 @@
 """COCO bbox evaluation time on a large synthetic validation set:
-pycocotools (what mmdet and projects/detection/evaluation/metrics/competition_coco_metric.py use) vs
+pycocotools (what mmdet and
+projects/detection/evaluation/metrics/competition_coco_metric.py use) vs
 faster-coco-eval (``pip install faster-coco-eval==1.8.0``), interleaved,
 median seconds for loadRes + evaluate + accumulate + summarize, and the 12
 stats (and the per-class precision array) compared for identity.
@@ -22,9 +23,8 @@ import functools
 import io
 import os.path as osp
 
-import numpy as np
-
 import harness as H
+import numpy as np
 
 HERE = osp.dirname(osp.abspath(__file__))
 

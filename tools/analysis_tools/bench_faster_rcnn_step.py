@@ -53,9 +53,8 @@ import statistics
 import sys
 import time
 
-import torch
-
 import harness as H
+import torch
 from op_count import count_ops
 
 HERE = osp.dirname(osp.abspath(__file__))
@@ -86,11 +85,11 @@ def to_stock(model_cfg):
 def build_ours(args, device, stock=False, anchor_cache=None):
     """The config's detector; ``stock``: mmdet's RPN head, anchor generator
     and assigners; ``anchor_cache`` True/False: that generator only."""
+    from mmdet.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
     import projects.detection  # noqa: F401
-    from mmdet.registry import MODELS
     init_default_scope('mmdet')
     cfg = Config.fromfile(osp.join(ROOT, args.config))
     model_cfg = copy.deepcopy(cfg.model)
@@ -282,7 +281,9 @@ def bench_keep_ratio(args, device) -> None:
             torch.cuda.synchronize(device)
 
     from mmdet.registry import TASK_UTILS
-    from projects.detection.models.cached_anchor_generator import CachedAnchorGenerator
+
+    from projects.detection.models.cached_anchor_generator import \
+        CachedAnchorGenerator
     cached, cfg = build_ours(args, device, anchor_cache=True)
     uncached, _ = build_ours(args, device, anchor_cache=False)
     assert isinstance(cached.rpn_head.prior_generator,

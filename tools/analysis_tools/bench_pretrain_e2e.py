@@ -26,9 +26,8 @@ import os
 import os.path as osp
 import tempfile
 
-import torch
-
 import harness as H
+import torch
 
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(osp.dirname(HERE))
@@ -82,9 +81,9 @@ def build_ours(args, folder, gpuviews):
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
     from mmengine.runner import Runner
+    from mmpretrain.registry import MODELS
 
     import projects.vicreg  # noqa: F401
-    from mmpretrain.registry import MODELS
     init_default_scope('mmpretrain')
     cfg, dl_cfg = ours_cfg(args, folder, gpuviews)
     loader = Runner.build_dataloader(dl_cfg, seed=0)

@@ -25,9 +25,8 @@ per side reports its top-level aten ops and host-sync ops
 import copy
 import os.path as osp
 
-import torch
-
 import harness as H
+import torch
 from op_count import count_ops
 
 HERE = osp.dirname(osp.abspath(__file__))
@@ -42,9 +41,9 @@ def build_ours(args, device):
     from mmengine.config import Config
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
 
     import projects.vicreg  # noqa: F401
-    from mmpretrain.registry import MODELS
     init_default_scope('mmpretrain')
     cfg = Config.fromfile(osp.join(ROOT, args.config))
     model_cfg = copy.deepcopy(cfg.model)

@@ -33,10 +33,9 @@ import os
 import os.path as osp
 import tempfile
 
+import harness as H
 import numpy as np
 import torch
-
-import harness as H
 
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(osp.dirname(HERE))
@@ -49,14 +48,14 @@ GPU_CONFIG = osp.join(ROOT, 'configs/vicreg/'
 
 
 def build_variants(args):
+    import mmpretrain
     from mmengine.config import Config
     from mmengine.dataset import Compose
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import TRANSFORMS  # noqa: F401
     from PIL import Image
 
     import projects.vicreg  # noqa: F401  (compat fixes before mmpretrain)
-    import mmpretrain
-    from mmpretrain.registry import TRANSFORMS  # noqa: F401
-    from mmengine.registry import init_default_scope
     from projects.vicreg.models.utils.gpu_views import vicreg_views
     init_default_scope('mmpretrain')
 

@@ -7,8 +7,8 @@ the median over rounds is reported.
 """
 import argparse
 import json
-import statistics
 import os.path as osp
+import statistics
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 

@@ -24,6 +24,8 @@ import os.path as osp
 
 import projects  # noqa: F401  (compatibility fixes first)
 
+# isort: split
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -65,10 +67,12 @@ def build_backbone(cfg, checkpoint: str, seed: int):
     """The config's backbone (plain BN: identical in eval mode) with the
     checkpoint's weights, or randomly initialised with ``seed``."""
     import copy
+
     from mmengine.runner import set_random_seed
     from mmpretrain.registry import MODELS
-    from projects.vicreg.converters import (BACKBONE_PREFIX,
-                                            ConversionError, load_file,
+
+    from projects.vicreg.converters import (BACKBONE_PREFIX, ConversionError,
+                                            load_file,
                                             torchvision_to_mmpretrain)
     backbone_cfg = copy.deepcopy(cfg.model.backbone)
     backbone_cfg.norm_cfg = dict(type='BN')

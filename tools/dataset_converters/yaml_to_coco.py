@@ -17,7 +17,7 @@ import sys
 import time
 
 from projects.detection.datasets.competition import (ConversionError,
-                                            convert_to_file)
+                                                     convert_to_file)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

@@ -17,9 +17,11 @@ import sys
 import torch
 
 import projects  # noqa: F401
-from projects.compat import mmcv_ops
+
+# isort: split
 import mmcv_ops_goldens as goldens
 
+from projects.compat import mmcv_ops
 
 
 def to(case: dict, device: str) -> dict:

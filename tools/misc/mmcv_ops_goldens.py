@@ -21,6 +21,8 @@ from typing import Dict, List
 import torch
 
 import projects  # noqa: F401  (compat: serves mmcv._ext)
+
+# isort: split
 from projects.compat import mmcv_ops, safe_torch_load
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -144,11 +146,10 @@ def detector_steps(steps: int = STEPS) -> List[dict]:
 
 
 def _detector_steps(steps: int) -> List[dict]:
-    from mmengine.config import Config
-    from mmengine.structures import InstanceData
-
     from mmdet.registry import MODELS
     from mmdet.structures import DetDataSample
+    from mmengine.config import Config
+    from mmengine.structures import InstanceData
     cfg = Config.fromfile(osp.join(ROOT, DEMO_DETECTOR))
     model_cfg = copy.deepcopy(cfg.model)
     model_cfg.backbone.init_cfg = None

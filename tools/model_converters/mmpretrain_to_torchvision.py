@@ -10,8 +10,10 @@ Writes a bare state dict with torchvision / official-VICReg keys and no
 """
 
 import projects  # noqa: F401  (compatibility fixes first)
-from projects.vicreg.converters import (
-    converter_main, mmpretrain_to_torchvision)
+
+# isort: split
+from projects.vicreg.converters import (converter_main,
+                                        mmpretrain_to_torchvision)
 
 if __name__ == '__main__':
     converter_main(

@@ -13,8 +13,10 @@ unexpected or mis-shaped tensor against a fresh ResNet of that depth.
 """
 
 import projects  # noqa: F401  (compatibility fixes first)
-from projects.vicreg.converters import (
-    converter_main, torchvision_to_mmpretrain)
+
+# isort: split
+from projects.vicreg.converters import (converter_main,
+                                        torchvision_to_mmpretrain)
 
 if __name__ == '__main__':
     converter_main(

@@ -11,8 +11,9 @@ checked against a fresh ResNet of the inferred (or given) depth.
 """
 
 import projects  # noqa: F401  (compatibility fixes first)
-from projects.vicreg.converters import (
-    converter_main, extract_backbone)
+
+# isort: split
+from projects.vicreg.converters import converter_main, extract_backbone
 
 if __name__ == '__main__':
     converter_main(

@@ -15,8 +15,10 @@ from typing import List, Optional, Sequence, Tuple
 from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
 
-from projects.vicreg.datasets.unlabeled_image_folder import (
-    IMG_EXTENSIONS, _ListingCache, default_cache_dir, scan_images)
+from projects.vicreg.datasets.unlabeled_image_folder import (IMG_EXTENSIONS,
+                                                             _ListingCache,
+                                                             default_cache_dir,
+                                                             scan_images)
 
 
 @DATASETS.register_module()

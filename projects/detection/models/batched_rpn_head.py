@@ -17,11 +17,10 @@ import copy
 from typing import List, Optional
 
 import torch
-from mmengine.structures import InstanceData
-from torch import Tensor
-
 from mmdet.models.dense_heads import RPNHead
 from mmdet.registry import MODELS
+from mmengine.structures import InstanceData
+from torch import Tensor
 
 
 @MODELS.register_module()

@@ -20,10 +20,9 @@ from collections import OrderedDict
 from typing import Callable, List, Tuple
 
 import torch
-from torch import Tensor
-
 from mmdet.models.task_modules.prior_generators import AnchorGenerator
 from mmdet.registry import TASK_UTILS
+from torch import Tensor
 
 
 class _BoundedCache:

@@ -15,10 +15,9 @@ axis. The result is identical to mmdet's (tests/test_det_assigner.py,
 including ties and the ``gt_max_assign_all=False`` variant).
 """
 import torch
-from torch import Tensor
-
 from mmdet.models.task_modules.assigners import AssignResult, MaxIoUAssigner
 from mmdet.registry import TASK_UTILS
+from torch import Tensor
 
 
 @TASK_UTILS.register_module()

@@ -10,7 +10,8 @@ does the same inside mmengine's loop, for both stages:
   set a flag; the current iteration finishes;
 - after the iteration, all ranks agree (one all-reduce of an integer per
   iteration; on NCCL also a host copy of it, a sync point the logger's
-  ``.item()`` calls already impose each iteration) and the run writes ``iter_<N>.pth`` through the atomic writer
+  ``.item()`` calls already impose each iteration) and the run writes
+  ``iter_<N>.pth`` through the atomic writer
   (weights, optimizer, schedulers, message hub; a mid-epoch position that
   :class:`~projects.engine.loops.ExactResumeTrainLoop` resumes exactly) and
   points ``last_checkpoint`` at it;

@@ -15,7 +15,6 @@ import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.logging import print_log
-
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
 

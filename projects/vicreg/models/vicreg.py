@@ -1,7 +1,6 @@
 from typing import Dict, List, Optional, Tuple
 
 import torch
-
 from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample

@@ -85,8 +85,9 @@ val_dataloader = dict(
 test_dataloader = val_dataloader
 
 # pycocotools-default COCOeval (maxDets 1/10/100) on the converted json:
-# all 12 stats (projects/detection/evaluation/metrics/competition_coco_metric.py); the test evaluator adds
-# per-class AP (tools/test.py writes them to the work dir).
+# all 12 stats (projects/detection/evaluation/metrics/
+# competition_coco_metric.py); the test evaluator adds per-class AP
+# (tools/test.py writes them to the work dir).
 val_evaluator = dict(
     type='CompetitionCocoMetric',
     ann_file=data_root + 'annotations/validation.json',

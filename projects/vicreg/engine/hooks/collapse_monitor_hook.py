@@ -5,7 +5,6 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
-
 from mmpretrain.registry import HOOKS
 
 DATA_BATCH = Optional[Union[dict, tuple, list]]

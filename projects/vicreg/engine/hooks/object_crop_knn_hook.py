@@ -4,7 +4,6 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.optim import AmpOptimWrapper
-
 from mmpretrain.registry import HOOKS
 
 from ...evaluation import ObjectCropKNN, autocast_dtype

@@ -1,9 +1,8 @@
 from typing import Callable, Iterable, List, Optional
 
 import torch
-from torch.optim.optimizer import Optimizer
-
 from mmpretrain.registry import OPTIMIZERS
+from torch.optim.optimizer import Optimizer
 
 
 @OPTIMIZERS.register_module()

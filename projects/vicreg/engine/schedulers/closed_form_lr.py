@@ -24,7 +24,6 @@ import math
 
 from mmengine.optim.scheduler import CosineAnnealingLR, LinearLR
 from mmengine.optim.scheduler.param_scheduler import INF
-
 from mmpretrain.registry import PARAM_SCHEDULERS
 
 

@@ -4,7 +4,6 @@ import torch
 from mmengine.dist import get_world_size
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
-
 from mmpretrain.registry import MODELS
 
 

@@ -3,8 +3,8 @@ from typing import Dict
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule
-
 from mmpretrain.registry import MODELS
+
 from ..utils import batch_all_gather
 
 

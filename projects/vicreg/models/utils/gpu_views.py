@@ -63,7 +63,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseDataPreprocessor
-
 from mmpretrain.registry import MODELS
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
