@@ -399,13 +399,15 @@ def test_sbatch_time_limit_requeues_and_resumes_exactly(partition,
                                                         tmp_path):
     from resume_helpers import assert_same, final_state
 
-    # 16 images, global batch 8: 2 iterations per epoch, 24 in all (about
-    # 20 s of training here). With a 1-minute limit Slurm sends the warning
-    # at its first check of the job (every 30 s; it may come up to 60 s
-    # early): before or during the training, which stops after its current
-    # iteration; a requeued job waits about 2 minutes (Slurm's requeue
-    # delay) before it runs again.
-    epochs = 12
+    # 16 images, global batch 8: 2 iterations per epoch, 80 in all (about
+    # 30 s of training on an idle machine, 0.4 s/iteration). With a 1-minute
+    # limit Slurm sends the warning at its first check of the job (every
+    # 30 s; it may come up to 60 s early): before or during the training,
+    # which stops after its current iteration; a requeued job waits about 2
+    # minutes (Slurm's requeue delay) before it runs again. With 24
+    # iterations an idle machine finished before that first check and no
+    # requeue happened (2026-11-30), so the run is sized to outlast it.
+    epochs = 40
     opts = _vicreg_opts(tmp_path, epochs)
     data = tmp_path / 'data'
     _reference_run(VICREG_DEMO, tmp_path / 'ref', [

@@ -214,8 +214,9 @@ def test_knn_eval_tool_reproduces_the_hook(labeled, tmp_path):
         'train_cfg = dict(max_epochs=2)\n'
         'train_dataloader = dict(batch_size=4, num_workers=0, '
         'persistent_workers=False)\n'
-        'custom_hooks = [*_base_.custom_hooks[:2], dict(_base_.custom_hooks'
-        f'[2], interval=1, data_root={str(labeled / "labeled")!r})]\n')
+        'custom_hooks = [h if h["type"] != "ObjectCropKNNHook" else '
+        f'dict(h, interval=1, data_root={str(labeled / "labeled")!r}) '
+        'for h in _base_.custom_hooks]\n')
     work = tmp_path / 'work'
     res = subprocess.run([
         sys.executable, osp.join(ROOT, 'tools/train.py'), str(cfg),
