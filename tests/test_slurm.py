@@ -453,7 +453,10 @@ def test_slurm_train_time_limit_restarts_detector_exactly(partition,
     make_split(str(root), 'training', range(1, 9), size=(64, 96), seed=3)
     convert_to_file(str(root), 'training',
                     str(root / 'annotations/training.json'), workers=0)
-    epochs = 2  # 8 images, 2 per rank: 2 iterations per epoch
+    # 8 images, 2 per rank: 2 iterations per epoch. Sized so that the
+    # training outlasts Slurm's first 30-s check: with 2 epochs a quiet
+    # machine finished before the warning and nothing restarted (2026-11-30)
+    epochs = 12
     args = ['--no-validate', '--cfg-options',
             f'train_dataloader.dataset.data_root={root}/',
             'train_dataloader.batch_size=2', 'train_dataloader.num_workers=1',
