@@ -514,10 +514,12 @@ def test_finetune_sbatch_time_limit_requeues_and_resumes_exactly(
                         str(data / f'annotations/{split}.json'), workers=0)
     ckpt = tmp_path / 'vicreg.pth'
     fake_vicreg_checkpoint(str(ckpt))
-    # 4 images, 1 per rank: 2 iterations per epoch, 6 in all (about 18 s
-    # of training here: longer than the gap between the job's start-up and
-    # Slurm's first 30-s check, so the warning lands before the end)
-    epochs = 3
+    # 4 images, 1 per rank: 2 iterations per epoch, 16 in all: longer than
+    # the gap between the job's start-up and Slurm's first 30-s check, so the
+    # warning lands before the end also on a quiet machine (6 iterations
+    # took about 18 s under load; the other two time-limit tests ended before
+    # that check on a quiet machine, 2026-11-30)
+    epochs = 8
     opts = ['train_dataloader.batch_size=1',
             'train_dataloader.num_workers=1',
             'default_hooks.logger.interval=1',
