@@ -187,16 +187,15 @@ class _ExtFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def find_spec(self, fullname, path, target=None):
         if fullname != _EXT:
             return None
-        if not self.force_torchvision:
-            others = [f for f in sys.meta_path if f is not self]
-            for finder in others:
-                spec = finder.find_spec(fullname, path, target) if hasattr(
-                    finder, 'find_spec') else None
-                if spec is not None:
-                    self.real_spec = spec
-                    break
-            if self.real_spec is not None and not self.record:
-                return None  # the normal machinery loads the compiled one
+        # Appended last without recording, this runs only when no other
+        # finder found a compiled mmcv._ext; first in line (recording), it
+        # looks for one itself so that it can wrap it.
+        if self.record and not self.force_torchvision:
+            for finder in sys.meta_path:
+                if finder is not self and hasattr(finder, 'find_spec'):
+                    self.real_spec = finder.find_spec(fullname, path, target)
+                    if self.real_spec is not None:
+                        break
         return importlib.machinery.ModuleSpec(fullname, self)
 
     def create_module(self, spec):
