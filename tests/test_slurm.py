@@ -357,9 +357,41 @@ DET_DEMO = osp.join(ROOT, 'configs/faster_rcnn/'
                     'faster-rcnn_r18-scratch_fpn_1xb4-2e_competition-demo.py')
 
 
+TESTS = osp.join(ROOT, 'tests')
+
+
+def _held(config, tmp_path):
+    """``config`` plus tests/slurm_hold_hook.py's HoldUntilWarnedHook: the
+    job's first run waits at its third iteration for the time-limit
+    warning, so the warning lands mid-training on any machine (a training
+    sized to outlast Slurm's first check still ended before it in CI)."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    imports = list(cfg.custom_imports['imports']) + ['slurm_hold_hook']
+    hooks = [dict(h) for h in cfg.custom_hooks]
+    hooks.append(dict(type='HoldUntilWarnedHook', at_iter=2))
+    held = tmp_path / osp.basename(config)
+    held.write_text(
+        f'_base_ = [{config!r}]\n'
+        f'custom_imports = dict(imports={imports!r}, '
+        f'allow_failed_imports=False)\n'
+        f'custom_hooks = {hooks!r}\n')
+    return str(held)
+
+
+def _job_env(**env):
+    """The environment of a time-limited job: the hold is on, and the hook's
+    module importable."""
+    return dict(os.environ, OMP_NUM_THREADS='1', SLURM_TEST_HOLD='1',
+                PYTHONPATH=os.pathsep.join(
+                    [TESTS] + [p for p in [os.environ.get('PYTHONPATH')]
+                               if p]), **env)
+
+
 def _reference_run(config, work_dir, args):
     """The same training, uninterrupted: 2 gloo processes (torchrun)."""
-    env = dict(os.environ, OMP_NUM_THREADS='1', PORT=str(_free_port()))
+    env = _job_env(PORT=str(_free_port()))
+    env.pop('SLURM_TEST_HOLD')
     res = subprocess.run(
         ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), config, '2',
          '--work-dir', str(work_dir), *args], cwd=ROOT, env=env,
@@ -399,25 +431,25 @@ def test_sbatch_time_limit_requeues_and_resumes_exactly(partition,
                                                         tmp_path):
     from resume_helpers import assert_same, final_state
 
-    # 16 images, global batch 8: 2 iterations per epoch, 80 in all (about
-    # 30 s of training on an idle machine, 0.4 s/iteration). With a 1-minute
-    # limit Slurm sends the warning at its first check of the job (every
-    # 30 s; it may come up to 60 s early): before or during the training,
-    # which stops after its current iteration; a requeued job waits about 2
-    # minutes (Slurm's requeue delay) before it runs again. With 24
-    # iterations an idle machine finished before that first check and no
-    # requeue happened (2026-11-30), so the run is sized to outlast it.
-    epochs = 40
+    # 16 images, global batch 8: 2 iterations per epoch, 16 in all. With a
+    # 1-minute limit Slurm sends the warning at one of its checks of the job
+    # (every 30 s; it may come up to 60 s early); the first run holds at its
+    # third iteration until it comes (_held), checkpoints after that
+    # iteration and requeues; a requeued job waits about 2 minutes (Slurm's
+    # requeue delay) before it runs again, resumes and goes on (warned and
+    # requeued again if the machine is slow).
+    epochs = 8
     opts = _vicreg_opts(tmp_path, epochs)
     data = tmp_path / 'data'
-    _reference_run(VICREG_DEMO, tmp_path / 'ref', [
+    config = _held(VICREG_DEMO, tmp_path)
+    _reference_run(config, tmp_path / 'ref', [
         '--cfg-options', f'train_dataloader.dataset.data_root={data}',
         'train_dataloader.batch_size=4', *opts])
 
     work = tmp_path / 'work'
-    env = dict(os.environ, OMP_NUM_THREADS='1', ROOT=ROOT,
-               CONFIG=VICREG_DEMO, WORK_DIR=str(work), DATA_ROOT=str(data),
-               GLOBAL_BATCH='8', CFG_OPTIONS=' '.join(opts))
+    env = _job_env(ROOT=ROOT, CONFIG=config, WORK_DIR=str(work),
+                   DATA_ROOT=str(data), GLOBAL_BATCH='8',
+                   CFG_OPTIONS=' '.join(opts))
     # the template asks for GPUs and 48 h: a 1-minute, 2-task CPU job here,
     # USR1 40 s before the limit
     res = subprocess.run(
@@ -453,10 +485,10 @@ def test_slurm_train_time_limit_restarts_detector_exactly(partition,
     make_split(str(root), 'training', range(1, 9), size=(64, 96), seed=3)
     convert_to_file(str(root), 'training',
                     str(root / 'annotations/training.json'), workers=0)
-    # 8 images, 2 per rank: 2 iterations per epoch. Sized so that the
-    # training outlasts Slurm's first 30-s check: with 2 epochs a quiet
-    # machine finished before the warning and nothing restarted (2026-11-30)
-    epochs = 12
+    # 8 images, 2 per rank: 2 iterations per epoch; the first run holds at
+    # its third iteration for the warning (_held)
+    epochs = 4
+    config = _held(DET_DEMO, tmp_path)
     args = ['--no-validate', '--cfg-options',
             f'train_dataloader.dataset.data_root={root}/',
             'train_dataloader.batch_size=2', 'train_dataloader.num_workers=1',
@@ -464,17 +496,17 @@ def test_slurm_train_time_limit_restarts_detector_exactly(partition,
             'default_hooks.checkpoint.interval=100',
             'default_hooks.checkpoint.save_best=None',
             'randomness.seed=0', f'train_cfg.max_epochs={epochs}']
-    _reference_run(DET_DEMO, tmp_path / 'ref', args)
+    _reference_run(config, tmp_path / 'ref', args)
 
     work = tmp_path / 'work'
     job = f'det-limit-{os.getpid()}'
-    env = dict(os.environ, OMP_NUM_THREADS='1', GPUS='2', GPUS_PER_NODE='0',
-               CPUS_PER_TASK='1', MASTER_PORT=str(_free_port()),
-               SRUN_ARGS='--time=1', SIGNAL_SECONDS='40')
+    env = _job_env(GPUS='2', GPUS_PER_NODE='0', CPUS_PER_TASK='1',
+                   MASTER_PORT=str(_free_port()), SRUN_ARGS='--time=1',
+                   SIGNAL_SECONDS='40')
     try:
         res = subprocess.run(
             [osp.join(ROOT, 'tools', 'slurm_train.sh'), partition, job,
-             DET_DEMO, str(work), *args], env=env, cwd=ROOT,
+             config, str(work), *args], env=env, cwd=ROOT,
             capture_output=True, text=True, timeout=1800)
     except subprocess.TimeoutExpired:
         subprocess.run(['scancel', '--name', job], timeout=30)
@@ -514,12 +546,10 @@ def test_finetune_sbatch_time_limit_requeues_and_resumes_exactly(
                         str(data / f'annotations/{split}.json'), workers=0)
     ckpt = tmp_path / 'vicreg.pth'
     fake_vicreg_checkpoint(str(ckpt))
-    # 4 images, 1 per rank: 2 iterations per epoch, 16 in all: longer than
-    # the gap between the job's start-up and Slurm's first 30-s check, so the
-    # warning lands before the end also on a quiet machine (6 iterations
-    # took about 18 s under load; the other two time-limit tests ended before
-    # that check on a quiet machine, 2026-11-30)
-    epochs = 8
+    # 4 images, 1 per rank: 2 iterations per epoch; the first run holds at
+    # its third iteration for the warning (_held)
+    epochs = 4
+    config = _held(config, tmp_path)
     opts = ['train_dataloader.batch_size=1',
             'train_dataloader.num_workers=1',
             'default_hooks.logger.interval=1',
@@ -532,10 +562,9 @@ def test_finetune_sbatch_time_limit_requeues_and_resumes_exactly(
         f'train_dataloader.dataset.data_root={data}/', *opts])
 
     work = tmp_path / 'work'
-    env = dict(os.environ, OMP_NUM_THREADS='1', ROOT=ROOT, CONFIG=config,
-               WORK_DIR=str(work), DATA_ROOT=str(data),
-               PRETRAIN_CKPT=str(ckpt), EXTRA_ARGS='--no-validate',
-               CFG_OPTIONS=' '.join(opts))
+    env = _job_env(ROOT=ROOT, CONFIG=config, WORK_DIR=str(work),
+                   DATA_ROOT=str(data), PRETRAIN_CKPT=str(ckpt),
+                   EXTRA_ARGS='--no-validate', CFG_OPTIONS=' '.join(opts))
     res = subprocess.run(
         ['sbatch', '-p', partition, '--time=1', '--signal=B:USR1@40',
          '--gres=none', '--ntasks-per-node=2', '--cpus-per-task=1',

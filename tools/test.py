@@ -16,7 +16,8 @@ import projects  # noqa: F401  (compatibility fixes first)
 from mmengine.config import DictAction
 
 from projects.engine.config_check import check_config
-from projects.launch import build_runner, load_config, set_local_rank  # noqa
+from projects.launch import (build_runner, close_distributed,  # noqa
+                             load_config, set_local_rank)
 
 
 def parse_args():
@@ -43,10 +44,15 @@ def main():
     cfg.load_from = args.checkpoint
     check_config(cfg, 'test')  # missing paths, class count: fail now
     runner = build_runner(cfg)
-    metrics = runner.test()
-    print(metrics)
-    if cfg.default_scope == 'mmdet':
-        write_detection_results(metrics, cfg.work_dir)
+    completed = False
+    try:
+        metrics = runner.test()
+        print(metrics)
+        if cfg.default_scope == 'mmdet':
+            write_detection_results(metrics, cfg.work_dir)
+        completed = True
+    finally:
+        close_distributed(completed)
 
 
 def write_detection_results(metrics: dict, work_dir: str) -> None:

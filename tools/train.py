@@ -26,8 +26,8 @@ from mmengine.config import DictAction  # noqa: E402
 from projects.engine.config_check import check_config  # noqa: E402
 from projects.engine.dist_timeout import \
     explain_distributed_timeout  # noqa: E402
-from projects.launch import (build_runner, load_config,  # noqa: E402
-                             set_local_rank)
+from projects.launch import (build_runner, close_distributed,  # noqa: E402
+                             load_config, set_local_rank)
 
 
 def parse_args():
@@ -83,12 +83,19 @@ def main():
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     check_config(cfg, 'train')  # missing paths, class count: fail now
     runner = build_runner(cfg)
+    completed = False
     try:
         runner.train()
+        completed = True
+    except SystemExit as exc:  # PreemptionHook: all ranks stop together
+        completed = exc.code in (0, None)
+        raise
     except RuntimeError as exc:  # a hung rank: say so, with the setting
         timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')
         explain_distributed_timeout(exc, timeout, cfg.work_dir)
         raise
+    finally:
+        close_distributed(completed)
     # Done: a late time-limit warning must not kill the shutdown (Python's
     # finalisation puts handled signals back to their default, which for
     # USR1 terminates; a task killed so looks failed and gets requeued).
