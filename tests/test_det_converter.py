@@ -9,7 +9,8 @@ import sys
 import pytest
 from det_helpers import make_split, write_item
 
-from projects.detection.datasets.competition import (CLASSES, ConversionError,
+from projects.detection.datasets.competition import (CLASSES,
+                                                     AnnotationConversionError,
                                                      convert_split,
                                                      convert_to_file)
 
@@ -169,7 +170,7 @@ def test_unknown_class_is_an_error(tmp_path, strict, tool):
     write_item(str(tmp_path), 'training', 2, 100, 80,
                [[1, 1, 50, 50], [2, 2, 40, 40]], ['cup', 'dog'])
     out = tmp_path / 'a.json'
-    with pytest.raises(ConversionError) as err:
+    with pytest.raises(AnnotationConversionError) as err:
         convert_to_file(str(tmp_path), 'training', str(out), strict=strict,
                         workers=0)
     assert "unknown class name 'cup'" in str(err.value)
@@ -190,12 +191,19 @@ def test_strict_fails_on_single_clip(tmp_path, tool):
 
 
 def test_dataset_configs_use_the_class_list():
+    """The converter's categories and every detection config's datasets
+    take the one class list, CompetitionDataset.METAINFO."""
     from mmengine.config import Config
+
+    from projects.detection import CompetitionDataset
+    assert CLASSES is CompetitionDataset.METAINFO['classes']
+    assert len(CLASSES) == 100 and len(set(CLASSES)) == 100
     for path in glob.glob(osp.join(ROOT, 'configs', 'faster_rcnn', '*.py')):
         cfg = Config.fromfile(path)
         for loader in ('train_dataloader', 'val_dataloader',
                        'test_dataloader'):
-            assert tuple(cfg[loader].dataset.metainfo.classes) == CLASSES
+            assert cfg[loader].dataset.type == 'CompetitionDataset', path
+            assert 'metainfo' not in cfg[loader].dataset, path
         assert cfg.model.roi_head.bbox_head.num_classes == 100
         assert cfg.default_scope == 'mmdet'
         assert cfg.custom_imports.imports == ['projects.compat',
@@ -255,7 +263,7 @@ def test_missing_split_is_an_error(tmp_path, tool, split):
     assert f'{split}: split directory not found' in res.stderr
     assert 'validation' in res.stderr  # lists the splits that exist
     assert not out.exists()
-    with pytest.raises(ConversionError):
+    with pytest.raises(AnnotationConversionError):
         convert_split(str(tmp_path), split, workers=0)
 
 

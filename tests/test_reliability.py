@@ -402,8 +402,8 @@ def test_missing_paths_and_class_count_fail_before_training(
         # validation on: its (default) data paths are checked too
         ([], FileNotFoundError, 'val_dataloader.dataset.data_root'),
         (['model.roi_head.bbox_head.num_classes=80', '--no-validate'],
-         ConfigCheckError, 'num_classes = 80 but train_dataloader.dataset.'
-         'metainfo.classes has 100'),
+         ConfigCheckError, 'num_classes = 80 but train_dataloader.dataset '
+         'has 100 classes'),
     ]
     for opts, exc, match in cases:
         extra = [o for o in opts if o.startswith('--')]

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from projects.compat import safe_torch_load
-from projects.vicreg.converters import (ConversionError, extract_backbone,
-                                        infer_resnet_depth,
+from projects.vicreg.converters import (CheckpointConversionError,
+                                        extract_backbone, infer_resnet_depth,
                                         mmpretrain_to_torchvision,
                                         torchvision_to_mmpretrain)
 
@@ -63,7 +63,7 @@ def test_extract_backbone_drops_neck_and_checks(tv_r50):
     state['neck.fc0.weight'] = torch.zeros(4, 2048)
     out, depth, dropped = extract_backbone(dict(state_dict=state))
     assert depth == 50 and dropped == ['neck.fc0.weight']
-    with pytest.raises(ConversionError, match='no "backbone." tensors'):
+    with pytest.raises(CheckpointConversionError, match='no "backbone." tensors'):
         extract_backbone({'neck.fc0.weight': torch.zeros(1)})
 
 
@@ -72,15 +72,15 @@ def test_mismatches_fail_loudly(tv_r50):
     del broken['layer2.1.bn2.running_var']
     broken['layer2.1.extra.weight'] = torch.zeros(1)
     broken['conv1.weight'] = torch.zeros(64, 3, 3, 3)
-    with pytest.raises(ConversionError) as err:
+    with pytest.raises(CheckpointConversionError) as err:
         torchvision_to_mmpretrain(broken, depth=50)
     msg = str(err.value)
     assert '1 missing [layer2.1.bn2.running_var]' in msg
     assert '1 unexpected [layer2.1.extra.weight]' in msg
     assert 'conv1.weight: (64, 3, 3, 3) != (64, 3, 7, 7)' in msg
-    with pytest.raises(ConversionError, match='ResNet-18'):
+    with pytest.raises(CheckpointConversionError, match='ResNet-18'):
         torchvision_to_mmpretrain(tv_r50, depth=18)
-    with pytest.raises(ConversionError, match='not a ResNet'):
+    with pytest.raises(CheckpointConversionError, match='not a ResNet'):
         infer_resnet_depth({'layer1.0.conv1.weight': torch.zeros(1)})
 
 

@@ -22,10 +22,16 @@ model = dict(
         rcnn=dict(sampler=dict(num=128))),
     test_cfg=dict(rpn=dict(nms_pre=300, max_per_img=300)))
 
-train_pipeline = _base_.train_pipeline
-train_pipeline[2].scale = (192, 192)  # Resize
-test_pipeline = _base_.test_pipeline
-test_pipeline[1].scale = (192, 192)  # Resize
+# the base pipelines with every Resize at 192x192
+img_scale = (192, 192)
+train_pipeline = [
+    dict(t, scale=img_scale) if t.type == 'Resize' else t
+    for t in _base_.train_pipeline
+]
+test_pipeline = [
+    dict(t, scale=img_scale) if t.type == 'Resize' else t
+    for t in _base_.test_pipeline
+]
 train_dataloader = dict(
     batch_size=4,
     num_workers=1,

@@ -29,11 +29,24 @@ model = dict(
     semi_test_cfg=dict(predict_on='teacher'))
 
 demo_scale = [(192, 128), (192, 192)]
-sup_pipeline = _base_.sup_pipeline
-sup_pipeline[2].scale = demo_scale  # RandomResize
-unsup_pipeline = _base_.unsup_pipeline
-unsup_pipeline[2].unsup_teacher[0].scale = demo_scale
-unsup_pipeline[2].unsup_student[0].scale = demo_scale
+
+
+def at_demo_scale(transforms):
+    """``transforms`` with every RandomResize, also in MultiBranch's
+    branches, at ``demo_scale``."""
+    out = []
+    for t in transforms:
+        if t['type'] == 'RandomResize':
+            t = dict(t, scale=demo_scale)
+        elif t['type'] == 'MultiBranch':  # branches: pipelines (lists)
+            t = dict(t, **{b: at_demo_scale(t[b]) for b in t['branch_field']
+                           if isinstance(t.get(b), list)})
+        out.append(t)
+    return out
+
+
+sup_pipeline = at_demo_scale(_base_.sup_pipeline)
+unsup_pipeline = at_demo_scale(_base_.unsup_pipeline)
 
 batch_size = 4
 labeled_dataset = dict(_base_.train_dataloader.dataset,
@@ -42,7 +55,6 @@ unlabeled_dataset = dict(
     type='UnlabeledDetDataset',
     data_root=unlabeled_root,
     img_size=None,  # 2,000 headers: read them
-    metainfo=_base_.metainfo,
     pipeline=unsup_pipeline)
 train_dataloader = dict(
     _delete_=True,
@@ -54,7 +66,9 @@ train_dataloader = dict(
         batch_size=batch_size,
         source_ratio=_base_.source_ratio),
     dataset=dict(
-        type='ConcatDataset', datasets=[labeled_dataset, unlabeled_dataset]))
+        type='ConcatDataset',
+        datasets=[labeled_dataset, unlabeled_dataset],
+        ignore_keys=['classes', 'palette']))
 
 custom_hooks = [
     dict(type='PretrainedBackboneCheckHook'),

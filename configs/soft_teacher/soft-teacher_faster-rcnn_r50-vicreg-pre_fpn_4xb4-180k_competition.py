@@ -37,7 +37,6 @@ unlabeled_dataset = dict(
     type='UnlabeledDetDataset',
     data_root=_base_.unlabeled_root,
     img_size=_base_.unlabeled_img_size,
-    metainfo=_base_.metainfo,  # ConcatDataset wants equal metainfo
     pipeline=_base_.unsup_pipeline)
 train_dataloader = dict(
     _delete_=True,
@@ -49,7 +48,10 @@ train_dataloader = dict(
         batch_size=batch_size,
         source_ratio=_base_.source_ratio),
     dataset=dict(
-        type='ConcatDataset', datasets=[labeled_dataset, unlabeled_dataset]))
+        type='ConcatDataset',
+        datasets=[labeled_dataset, unlabeled_dataset],
+        # the unlabeled images have no classes: the labeled set's metainfo
+        ignore_keys=['classes', 'palette']))
 
 custom_hooks = [
     dict(type='PretrainedBackboneCheckHook'),

@@ -3,6 +3,8 @@ competition's detection data from a VICReg-pretrained backbone.
 
 Importing this package (configs do, via ``custom_imports``) registers:
 
+- ``CompetitionDataset`` (mmdet DATASETS): ``CocoDataset`` with the
+  competition's 100 classes (their one copy);
 - ``CompetitionCocoMetric`` (mmdet METRICS): pycocotools-default COCO bbox
   evaluation with all 12 stats and per-class AP;
 - ``PretrainedBackboneCheckHook`` (mmdet HOOKS): stops a run whose backbone
@@ -18,8 +20,8 @@ Importing this package (configs do, via ``custom_imports``) registers:
   the unlabeled stream of the Soft Teacher configs (configs/soft_teacher/).
 """
 from .. import compat  # noqa: F401  (torch>=2.6 checkpoint loading first)
-from .datasets import (CATEGORIES, CLASSES, UnlabeledDetDataset, convert_split,
-                       convert_to_file)
+from .datasets import (CATEGORIES, CLASSES, CompetitionDataset,
+                       UnlabeledDetDataset, convert_split, convert_to_file)
 from .engine import (PretrainedBackboneCheckHook, PretrainedLoadError,
                      check_backbone)
 from .evaluation import CompetitionCocoMetric, format_summary, write_results
@@ -31,5 +33,5 @@ __all__ = [
     'CompetitionCocoMetric', 'format_summary', 'write_results',
     'SyncBNIfCUDA', 'PretrainedBackboneCheckHook', 'PretrainedLoadError',
     'check_backbone', 'SyncFreeMaxIoUAssigner', 'CachedAnchorGenerator',
-    'BatchedRPNHead', 'UnlabeledDetDataset'
+    'BatchedRPNHead', 'CompetitionDataset', 'UnlabeledDetDataset'
 ]

@@ -204,6 +204,22 @@ def _head_num_classes(model: dict) -> List[Tuple[str, int]]:
     return found
 
 
+def _registered_classes(dataset_type, cfg: Config):
+    """The classes in a registered dataset class's ``METAINFO`` (e.g.
+    CompetitionDataset's 100), or None."""
+    if not isinstance(dataset_type, str):
+        return None
+    from mmengine.registry import DATASETS
+    scope = cfg.get('default_scope')
+    if scope and '.' not in dataset_type:
+        dataset_type = f'{scope}.{dataset_type}'  # no default scope set yet
+    try:
+        dataset_class = DATASETS.get(dataset_type)
+    except KeyError:
+        return None
+    return (getattr(dataset_class, 'METAINFO', None) or {}).get('classes')
+
+
 def check_num_classes(cfg: Config, mode: str = 'train') -> None:
     """Raise :class:`ConfigCheckError` if a detection head's num_classes
     differs from a used dataset's ``metainfo['classes']``."""
@@ -215,14 +231,16 @@ def check_num_classes(cfg: Config, mode: str = 'train') -> None:
         loader = cfg.get(f'{split}_dataloader') or {}
         for key, ds in _datasets(loader.get('dataset'),
                                  f'{split}_dataloader.dataset'):
-            classes = (ds.get('metainfo') or {}).get('classes')
+            classes = (ds.get('metainfo') or {}).get(
+                'classes', _registered_classes(ds.get('type'), cfg))
             if not isinstance(classes, Sequence) or isinstance(classes, str):
                 continue
             for head_key, n in heads:
                 if n != len(classes):
                     problems.append(
-                        f'{head_key} = {n} but {key}.metainfo.classes has '
-                        f'{len(classes)} classes')
+                        f'{head_key} = {n} but {key} has {len(classes)} '
+                        f'classes (its metainfo.classes or its type\'s '
+                        f'METAINFO)')
     if problems:
         raise ConfigCheckError('class count mismatch:\n  ' +
                                '\n  '.join(problems))

@@ -28,7 +28,7 @@ _ARCHS = {
 StateDict = Dict[str, torch.Tensor]
 
 
-class ConversionError(ValueError):
+class CheckpointConversionError(ValueError):
     """A state dict does not match the expected ResNet layout."""
 
 
@@ -43,7 +43,7 @@ def unwrap_state_dict(obj: Mapping) -> StateDict:
     state = OrderedDict()
     for k, v in obj.items():
         if not isinstance(v, torch.Tensor):
-            raise ConversionError(f'{k!r} is a {type(v).__name__}, not a '
+            raise CheckpointConversionError(f'{k!r} is a {type(v).__name__}, not a '
                                   'tensor: is this a model state dict?')
         state[k[len('module.'):] if k.startswith('module.') else k] = v
     return state
@@ -59,7 +59,7 @@ def infer_resnet_depth(state: Mapping[str, torch.Tensor]) -> int:
     bottleneck = 'layer1.0.conv3.weight' in state
     depth = _ARCHS.get((tuple(blocks), bottleneck))
     if depth is None:
-        raise ConversionError(
+        raise CheckpointConversionError(
             f'not a ResNet-18/34/50/101/152 state dict: blocks per stage '
             f'{blocks}, bottleneck={bottleneck}')
     return depth
@@ -76,7 +76,7 @@ def reference_resnet(depth: int) -> Dict[str, Tuple[torch.Size, torch.dtype]]:
 
 def check_resnet_state(state: Mapping[str, torch.Tensor], depth: int,
                        what: str = 'state dict') -> None:
-    """Raise :class:`ConversionError` unless ``state`` has exactly the keys
+    """Raise :class:`CheckpointConversionError` unless ``state`` has exactly the keys
     and shapes of ``ResNet(depth)``."""
     ref = reference_resnet(depth)
     missing = sorted(set(ref) - set(state))
@@ -88,7 +88,7 @@ def check_resnet_state(state: Mapping[str, torch.Tensor], depth: int,
         def show(items):
             return ', '.join(items[:8]) + (
                 f' ... (+{len(items) - 8})' if len(items) > 8 else '')
-        raise ConversionError(
+        raise CheckpointConversionError(
             f'{what} does not match ResNet-{depth}: '
             f'{len(missing)} missing [{show(missing)}], '
             f'{len(unexpected)} unexpected [{show(unexpected)}], '
@@ -134,7 +134,7 @@ def extract_backbone(state: Mapping[str, torch.Tensor],
                            for k, v in state.items()
                            if k.startswith(BACKBONE_PREFIX))
     if not backbone:
-        raise ConversionError('no "backbone." tensors in this checkpoint')
+        raise CheckpointConversionError('no "backbone." tensors in this checkpoint')
     dropped = [k for k in state if not k.startswith(BACKBONE_PREFIX)]
     depth = depth or infer_resnet_depth(backbone)
     check_resnet_state(backbone, depth, 'VICReg backbone')
@@ -195,7 +195,7 @@ def converter_main(description: str, convert, src_help: str,
     args = parser.parse_args()
     try:
         state, depth, dropped = convert(load_file(args.src), args.depth)
-    except ConversionError as err:
+    except CheckpointConversionError as err:
         sys.exit(f'error: {args.src}: {err}')
     if torchvision_layout:
         save_file(state, args.dst)

@@ -71,7 +71,8 @@ def build_backbone(cfg, checkpoint: str, seed: int):
     from mmengine.runner import set_random_seed
     from mmpretrain.registry import MODELS
 
-    from projects.vicreg.converters import (BACKBONE_PREFIX, ConversionError,
+    from projects.vicreg.converters import (BACKBONE_PREFIX,
+                                            CheckpointConversionError,
                                             load_file,
                                             torchvision_to_mmpretrain)
     backbone_cfg = copy.deepcopy(cfg.model.backbone)
@@ -86,7 +87,7 @@ def build_backbone(cfg, checkpoint: str, seed: int):
                          f'(or pass "random")')
     try:
         state, depth, _ = torchvision_to_mmpretrain(load_file(checkpoint))
-    except ConversionError as err:
+    except CheckpointConversionError as err:
         raise SystemExit(f'error: {checkpoint}: {err}')
     backbone_cfg.depth = depth
     backbone = MODELS.build(backbone_cfg)

@@ -16,7 +16,7 @@ import os.path as osp
 import sys
 import time
 
-from projects.detection.datasets.competition import (ConversionError,
+from projects.detection.datasets.competition import (AnnotationConversionError,
                                                      convert_to_file)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -47,7 +47,7 @@ def main(argv=None) -> int:
                                  strict=args.strict, workers=args.workers,
                                  progress=not args.no_progress,
                                  allow_dropped=args.allow_dropped)
-    except ConversionError as err:
+    except AnnotationConversionError as err:
         print(err, file=sys.stderr)
         return 1
     print(report.summary())

@@ -1,4 +1,4 @@
-"""The competition's detection data: class list and YAML -> COCO conversion.
+"""The competition's detection data: YAML -> COCO conversion.
 
 Layout: ``{root}/{split}/images/{n}.JPEG`` and
 ``{root}/{split}/labels/{n}.yml`` with ``bboxes`` (``[xmin, ymin, xmax,
@@ -25,24 +25,9 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import yaml
 from PIL import Image
 
-CLASSES = (
-    'cup or mug', 'bird', 'hat with a wide brim', 'person', 'dog', 'lizard',
-    'sheep', 'wine bottle', 'bowl', 'airplane', 'domestic cat', 'car',
-    'porcupine', 'bear', 'tape player', 'ray', 'laptop', 'zebra',
-    'computer keyboard', 'pitcher', 'artichoke', 'tv or monitor', 'table',
-    'chair', 'helmet', 'traffic light', 'red panda', 'sunglasses', 'lamp',
-    'bicycle', 'backpack', 'mushroom', 'fox', 'otter', 'guitar', 'microphone',
-    'strawberry', 'stove', 'violin', 'bookshelf', 'sofa', 'bell pepper',
-    'bagel', 'lemon', 'orange', 'bench', 'piano', 'flower pot', 'butterfly',
-    'purse', 'pomegranate', 'train', 'drum', 'hippopotamus', 'ski', 'ladybug',
-    'banana', 'monkey', 'bus', 'miniskirt', 'camel', 'cream', 'lobster',
-    'seal', 'horse', 'cart', 'elephant', 'snake', 'fig', 'watercraft', 'apple',
-    'antelope', 'cattle', 'whale', 'coffee maker', 'baby bed', 'frog',
-    'bathing cap', 'crutch', 'koala bear', 'tie', 'dumbbell', 'tiger',
-    'dragonfly', 'goldfish', 'cucumber', 'turtle', 'harp', 'jellyfish',
-    'swine', 'pretzel', 'motorcycle', 'beaker', 'rabbit', 'nail', 'axe',
-    'salt or pepper shaker', 'croquet ball', 'skunk', 'starfish')
-assert len(CLASSES) == 100 and len(set(CLASSES)) == 100
+from .competition_dataset import CompetitionDataset
+
+CLASSES = CompetitionDataset.METAINFO['classes']  # the only copy is there
 
 CLASS_TO_INDEX = {name: i for i, name in enumerate(CLASSES)}
 CATEGORY_ID_OFFSET = 1  # category id = class index + 1
@@ -96,7 +81,7 @@ def is_eval_split(split: str) -> bool:
         EVAL_SPLIT_PREFIXES)
 
 
-class ConversionError(RuntimeError):
+class AnnotationConversionError(RuntimeError):
     """The labels cannot be converted (missing or empty split, unknown
     class, an evaluation split losing images, or --strict)."""
 
@@ -299,11 +284,11 @@ def _parse_job(args):
     return n, parse_label_file(label_path, image_path)
 
 
-def _split_error(split_dir: str, what: str) -> ConversionError:
+def _split_error(split_dir: str, what: str) -> AnnotationConversionError:
     root = osp.dirname(split_dir)
     splits = sorted(d for d in os.listdir(root)
                     if osp.isdir(osp.join(root, d))) if osp.isdir(root) else []
-    return ConversionError(
+    return AnnotationConversionError(
         f'{split_dir}: {what}; nothing written. Expected '
         f'{split_dir}/images/{{n}}.JPEG and {split_dir}/labels/{{n}}.yml; '
         f'splits under {root}: {", ".join(splits) or "none"} (check the '
@@ -356,7 +341,7 @@ def convert_split(root: str, split: str, workers: Optional[int] = None,
         check ``report.fatal`` (the tool does).
 
     Raises:
-        ConversionError: the split, its ``images/`` or ``labels/`` directory
+        AnnotationConversionError: the split, its ``images/`` or ``labels/`` directory
             does not exist, or it holds no image.
     """
     split_dir = osp.join(root, split)
@@ -414,7 +399,7 @@ def convert_to_file(root: str, split: str, out_file: str,
                     strict: bool = False, workers: Optional[int] = None,
                     progress: bool = False,
                     allow_dropped: bool = False) -> Report:
-    """Convert a split and write the json; raise :class:`ConversionError`
+    """Convert a split and write the json; raise :class:`AnnotationConversionError`
     (with the summary) on a missing or empty split, unknown classes, an
     evaluation split (:func:`is_eval_split`) with a dropped image unless
     ``allow_dropped``, or on any problem if ``strict``. Nothing is written
@@ -432,7 +417,7 @@ def convert_to_file(root: str, split: str, out_file: str,
                    f'--allow-dropped to evaluate on the rest')
         else:
             why = f'{report.num_problems} problems (--strict)'
-        raise ConversionError(f'conversion failed: {why}\n{report.summary()}')
+        raise AnnotationConversionError(f'conversion failed: {why}\n{report.summary()}')
     out_dir = osp.dirname(osp.abspath(out_file))
     os.makedirs(out_dir, exist_ok=True)
     with open(out_file, 'w') as f:

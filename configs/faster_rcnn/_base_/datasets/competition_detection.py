@@ -4,32 +4,12 @@
 #       data/labeled/annotations/training.json
 #   python tools/dataset_converters/yaml_to_coco.py data/labeled validation \
 #       data/labeled/annotations/validation.json
-# 100 classes; label i (0-based, "cup or mug" = 0) is COCO category i + 1;
-# mmdet's background is label 100. Same order as
-# projects.detection.datasets.competition.CLASSES (tests check it).
-dataset_type = 'CocoDataset'
+# CompetitionDataset: mmdet's CocoDataset with the competition's 100 classes
+# (projects/detection/datasets/competition_dataset.py holds the list); label
+# i (0-based, "cup or mug" = 0) is COCO category i + 1, background label 100.
+dataset_type = 'CompetitionDataset'
 data_root = 'data/labeled/'
 backend_args = None
-
-classes = (
-    'cup or mug', 'bird', 'hat with a wide brim', 'person', 'dog', 'lizard',
-    'sheep', 'wine bottle', 'bowl', 'airplane', 'domestic cat', 'car',
-    'porcupine', 'bear', 'tape player', 'ray', 'laptop', 'zebra',
-    'computer keyboard', 'pitcher', 'artichoke', 'tv or monitor', 'table',
-    'chair', 'helmet', 'traffic light', 'red panda', 'sunglasses', 'lamp',
-    'bicycle', 'backpack', 'mushroom', 'fox', 'otter', 'guitar', 'microphone',
-    'strawberry', 'stove', 'violin', 'bookshelf', 'sofa', 'bell pepper',
-    'bagel', 'lemon', 'orange', 'bench', 'piano', 'flower pot', 'butterfly',
-    'purse', 'pomegranate', 'train', 'drum', 'hippopotamus', 'ski', 'ladybug',
-    'banana', 'monkey', 'bus', 'miniskirt', 'camel', 'cream', 'lobster',
-    'seal', 'horse', 'cart', 'elephant', 'snake', 'fig', 'watercraft', 'apple',
-    'antelope', 'cattle', 'whale', 'coffee maker', 'baby bed', 'frog',
-    'bathing cap', 'crutch', 'koala bear', 'tie', 'dumbbell', 'tiger',
-    'dragonfly', 'goldfish', 'cucumber', 'turtle', 'harp', 'jellyfish',
-    'swine', 'pretzel', 'motorcycle', 'beaker', 'rabbit', 'nail', 'axe',
-    'salt or pepper shaker', 'croquet ball', 'skunk', 'starfish')
-# palette None: visualizers use 100 random colours (COCO's has 80)
-metainfo = dict(classes=classes, palette=None)
 
 # color_ignore_orientation: the stored pixels, as the labels (image_size and
 # boxes match PIL's size, which ignores EXIF); OpenCV's default 'color'
@@ -61,7 +41,6 @@ train_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
-        metainfo=metainfo,
         ann_file='annotations/training.json',
         data_prefix=dict(img='training/images/'),
         filter_cfg=dict(filter_empty_gt=True, min_size=32),
@@ -76,7 +55,6 @@ val_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
-        metainfo=metainfo,
         ann_file='annotations/validation.json',
         data_prefix=dict(img='validation/images/'),
         test_mode=True,
