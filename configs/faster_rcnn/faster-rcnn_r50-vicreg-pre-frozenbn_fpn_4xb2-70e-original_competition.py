@@ -9,20 +9,13 @@
 # Their run also loaded the backbone with strict=False, which left it
 # random: add --cfg-options model.backbone.init_cfg=None to replay that too.
 # Remaining differences are mmdet's: RPN/RoI sampler and proposal counts.
-_base_ = './faster-rcnn_r50-vicreg-pre-frozenbn_fpn_4xb2-70e_competition.py'
+_base_ = [
+    './faster-rcnn_r50-vicreg-pre-frozenbn_fpn_4xb2-70e_competition.py',
+    './_base_/schedules/original_steplr_to_40e.py'
+]
 
-# mmengine schedulers chain multiplicatively and have no "set the lr" step:
-# three ConstantLR(0.2) starting at 10, 20 and 30 and ending together give
-# the decays and the return to 0.005 at epoch 40 (ConstantLR restores the lr
-# at epoch end - 1, hence end=41); StepLR
-# from 40 then decays as their StepLR did. tests/test_det_recipes.py traces it.
-param_scheduler = [
-    dict(
-        type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,
-        end=1000),
-    dict(type='ConstantLR', factor=0.2, by_epoch=True, begin=10, end=41),
-    dict(type='ConstantLR', factor=0.2, by_epoch=True, begin=20, end=41),
-    dict(type='ConstantLR', factor=0.2, by_epoch=True, begin=30, end=41),
+# StepLR from 40 decays as their StepLR kept doing
+param_scheduler = _base_.original_lr_to_40e + [
     dict(
         type='StepLR', step_size=10, gamma=0.2, by_epoch=True, begin=40,
         end=70)

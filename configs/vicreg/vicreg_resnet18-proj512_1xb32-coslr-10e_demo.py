@@ -6,27 +6,15 @@
 _base_ = ['./vicreg_resnet50_1xb128-coslr-230e_unlabeled.py']
 
 # 64px crops; the blur sigma in pixels scales with the crop (official: 0.1-2.0
-# at 224px).
+# at 224px). Both views' ops of these types take these values.
 crop = 64
-blur_sigma = (0.1 * crop / 224, 2.0 * crop / 224)
-view_crop = dict(_base_.view_crop, scale=crop)
-view1_blur = dict(_base_.view1_blur, sigma=blur_sigma)
-view2_blur = dict(_base_.view2_blur, sigma=blur_sigma)
-view_pipeline1 = [
-    view_crop, _base_.view_flip, _base_.view_jitter, _base_.view_grayscale,
-    view1_blur, _base_.view1_solarize
-]
-view_pipeline2 = [
-    view_crop, _base_.view_flip, _base_.view_jitter, _base_.view_grayscale,
-    view2_blur, _base_.view2_solarize
-]
+demo_view_ops = dict(
+    RandomResizedCrop=dict(scale=crop),
+    FastGaussianBlur=dict(sigma=(0.1 * crop / 224, 2.0 * crop / 224)))
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(
-        type='MultiView',
-        num_views=[1, 1],
-        transforms=[view_pipeline1, view_pipeline2]),
-    dict(type='PackInputs')
+    dict(t, transforms=[[dict(op, **demo_view_ops.get(op.type, {}))
+                         for op in view] for view in t.transforms])
+    if t.type == 'MultiView' else t for t in _base_.train_pipeline
 ]
 train_dataloader = dict(
     batch_size=32,
