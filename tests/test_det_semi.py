@@ -8,14 +8,13 @@ import json
 import os
 import os.path as osp
 import re
-import socket
-import subprocess
 import sys
 
 import pytest
 import torch
 from det_helpers import fake_vicreg_checkpoint, make_split, write_image
 from mmengine.hooks import Hook
+from process_helpers import free_port, run_ok
 
 from projects.detection.datasets.competition import convert_to_file
 from projects.launch import build_runner, load_config
@@ -257,21 +256,6 @@ def test_unlabeled_stream_reads_no_label(data, monkeypatch):
         DATASETS.build(dict(unlabeled_cfg, data_root=str(tmp / 'nowhere')))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-def _run(cmd, timeout=900, **env):
-    out = subprocess.run(
-        cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-        env=dict(os.environ, OMP_NUM_THREADS='1', **env))
-    log = out.stdout + out.stderr
-    assert out.returncode == 0, log[-5000:]
-    return log
-
-
 @pytest.mark.slow
 def test_two_gloo_processes_then_test_and_infer(data, tmp_path):
     """tools/dist_train.sh with 2 CPU processes (gloo), then the checkpoint
@@ -280,8 +264,8 @@ def test_two_gloo_processes_then_test_and_infer(data, tmp_path):
     tmp, ckpts = data
     opts = as_cli(semi_options(tmp, ckpts[18], iters=2))
     work = tmp_path / 'work'
-    log = _run(['bash', 'tools/dist_train.sh', DEMO, '2', '--work-dir',
-                str(work), '--cfg-options', *opts], PORT=str(_free_port()))
+    log = run_ok(['bash', 'tools/dist_train.sh', DEMO, '2', '--work-dir',
+                 str(work), '--cfg-options', *opts], PORT=str(free_port()))
     assert re.search(r'backbone: loaded 120/120 tensors .*student and '
                      r'teacher', log)
     assert re.search(r'Iter\(train\) \[2/2\].*unsup_loss_cls', log)
@@ -293,8 +277,8 @@ def test_two_gloo_processes_then_test_and_infer(data, tmp_path):
     assert any(k.startswith('student.') for k in keys)
 
     test_dir = tmp_path / 'test'
-    _run([sys.executable, 'tools/test.py', DEMO, ckpt, '--work-dir',
-          str(test_dir), '--cfg-options', *opts])
+    run_ok([sys.executable, 'tools/test.py', DEMO, ckpt, '--work-dir',
+           str(test_dir), '--cfg-options', *opts])
     lines = (test_dir / 'validation_results.txt').read_text().splitlines()
     # the header line, then the 12-number summary
     assert lines[0] == 'IoU metric: bbox' and len(lines) == 13
@@ -302,9 +286,9 @@ def test_two_gloo_processes_then_test_and_infer(data, tmp_path):
     assert 'coco/bbox_mAP' in metrics
 
     infer_dir = tmp_path / 'infer'
-    _run([sys.executable, 'tools/infer.py', DEMO, ckpt, 'val', '--out-dir',
-          str(infer_dir), '--score-thr', '0', '--device', 'cpu', '--no-vis',
-          '--cfg-options', *opts])
+    run_ok([sys.executable, 'tools/infer.py', DEMO, ckpt, 'val', '--out-dir',
+           str(infer_dir), '--score-thr', '0', '--device', 'cpu', '--no-vis',
+           '--cfg-options', *opts])
     dets = json.loads((infer_dir / 'detections.json').read_text())
     assert [d['image_id'] for d in dets] == [30001, 30002, 30003]
 

@@ -3,14 +3,12 @@
 Slow: each test runs the real tools as a user would.
 """
 import json
-import os
 import os.path as osp
 import re
-import socket
-import subprocess
 import sys
 
 import pytest
+from process_helpers import free_port, run_ok
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 VICREG_CFG = 'configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py'
@@ -20,29 +18,15 @@ DET_CFG = ('configs/faster_rcnn/'
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-def _run(cmd, timeout=600, **env):
-    out = subprocess.run(
-        cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-        env=dict(os.environ, OMP_NUM_THREADS='1', **env))
-    assert out.returncode == 0, (out.stdout[-3000:] + out.stderr[-3000:])
-    return out.stdout + out.stderr
-
-
 @pytest.fixture(scope='module')
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp('demo_data')
-    _run([sys.executable, 'tools/generate_demo_data.py', '--out', str(root),
-          '--num-unlabeled', '32', '--num-train', '8', '--num-val', '4'])
+    run_ok([sys.executable, 'tools/generate_demo_data.py', '--out', str(root),
+           '--num-unlabeled', '32', '--num-train', '8', '--num-val', '4'])
     for split in ('training', 'validation'):
-        _run([sys.executable, 'tools/dataset_converters/yaml_to_coco.py',
-              str(root / 'labeled'), split,
-              str(root / 'labeled' / 'annotations' / f'{split}.json')])
+        run_ok([sys.executable, 'tools/dataset_converters/yaml_to_coco.py',
+               str(root / 'labeled'), split,
+               str(root / 'labeled' / 'annotations' / f'{split}.json')])
     return root
 
 
@@ -67,14 +51,14 @@ def test_torchrun_two_processes_both_stages(data, tmp_path):
     pretraining gathers the VICReg embeddings of both processes, and its
     checkpoint initialises the detector, which trains and is evaluated."""
     vicreg_dir = tmp_path / 'vicreg'
-    log = _run([
+    log = run_ok([
         'bash', 'tools/dist_train.sh', VICREG_CFG, '2', '--work-dir',
         str(vicreg_dir), '--cfg-options',
         f'train_dataloader.dataset.data_root={data}/unlabeled',
         'train_cfg.max_epochs=1', 'train_dataloader.batch_size=4',
         'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False'
-    ], PORT=str(_free_port()))
+    ], PORT=str(free_port()))
     # 2 processes x local batch 4: the loss sees all 8 embeddings
     assert re.search(r'over 8 embeddings gathered from 2 process\(es\) '
                      r'\(local batch 4\)', log), log[-3000:]
@@ -86,18 +70,18 @@ def test_torchrun_two_processes_both_stages(data, tmp_path):
     labeled = str(data / 'labeled')
     det_dir = tmp_path / 'det'
     opts = _det_options(labeled)
-    log = _run([
+    log = run_ok([
         'bash', 'tools/dist_train.sh', DET_CFG, '2', '--work-dir',
         str(det_dir), '--cfg-options', *opts,
         f'model.backbone.init_cfg.checkpoint={ckpt}'
-    ], PORT=str(_free_port()))
+    ], PORT=str(free_port()))
     assert 'backbone: loaded' in log
     det_ckpt = (det_dir / 'last_checkpoint').read_text().strip()
     eval_dir = tmp_path / 'eval'
-    _run([
+    run_ok([
         'bash', 'tools/dist_test.sh', DET_CFG, det_ckpt, '2', '--work-dir',
         str(eval_dir), '--cfg-options', *opts
-    ], PORT=str(_free_port()))
+    ], PORT=str(free_port()))
     metrics = json.loads((eval_dir / 'metrics.json').read_text())
     assert 'coco/bbox_mAP' in metrics and 'coco/bbox_AR@100' in metrics
     assert (eval_dir / 'validation_results.txt').is_file()
@@ -108,9 +92,9 @@ def test_demo_quick_runs_every_stage(tmp_path):
     conversion, pretraining, three fine-tunes (the third Soft Teacher),
     evaluation, plots, table."""
     work = tmp_path / 'work'
-    out = _run([sys.executable, 'tools/run_demo.py', '--quick', '--work-dir',
-                str(work), '--data-dir', str(tmp_path / 'data')],
-               timeout=900)
+    out = run_ok([sys.executable, 'tools/run_demo.py', '--quick', '--work-dir',
+                 str(work), '--data-dir', str(tmp_path / 'data')],
+                timeout=900)
     table = (work / 'results.md').read_text()
     # kNN top-1, AP, AP50, AR100; vicreg_semi: Soft Teacher from VICReg
     for init in ('vicreg', 'random', 'vicreg_semi'):

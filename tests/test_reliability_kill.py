@@ -12,7 +12,6 @@ import os
 import os.path as osp
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,6 +19,7 @@ import time
 
 import pytest
 from mmengine.runner import CheckpointLoader
+from process_helpers import free_port, rank_pids
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 VICREG = osp.join(
@@ -221,34 +221,10 @@ def test_kill9_detector_resumes_to_the_end(tmp_path):
 
 
 # --------------------------------------------------------------- rank death
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def _rank_pids(parent):
-    """{RANK: pid} of the worker processes of a torchrun we started."""
-    ranks = {}
-    try:
-        kids = open(f'/proc/{parent}/task/{parent}/children').read().split()
-    except OSError:
-        return ranks
-    for pid in map(int, kids):
-        try:
-            env = open(f'/proc/{pid}/environ', 'rb').read().split(b'\0')
-        except OSError:
-            continue
-        for item in env:
-            if item.startswith(b'RANK='):
-                ranks[int(item[5:])] = pid
-    return ranks
-
-
 def test_one_rank_dies_job_ends_with_message(tmp_path):
     from projects.vicreg.demo_data import write_demo_folder
     write_demo_folder(str(tmp_path / 'data'), num=16, size=40)
-    env = dict(os.environ, OMP_NUM_THREADS='1', PORT=str(_free_port()))
+    env = dict(os.environ, OMP_NUM_THREADS='1', PORT=str(free_port()))
     cmd = ['bash', osp.join(ROOT, 'tools/dist_train.sh'), VICREG, '2',
            '--work-dir', str(tmp_path / 'work'), '--cfg-options',
            f'train_dataloader.dataset.data_root={tmp_path / "data"}',
@@ -268,7 +244,7 @@ def test_one_rank_dies_job_ends_with_message(tmp_path):
             assert proc.poll() is None, ''.join(lines)[-3000:]
             assert time.monotonic() < end, ''.join(lines)[-3000:]
             time.sleep(0.1)
-        ranks = _rank_pids(proc.pid)
+        ranks = rank_pids(proc.pid)
         assert set(ranks) == {0, 1}, ranks
         os.kill(ranks[1], signal.SIGKILL)
         t0 = time.monotonic()
@@ -276,7 +252,7 @@ def test_one_rank_dies_job_ends_with_message(tmp_path):
         took = time.monotonic() - t0
     finally:
         if proc.poll() is None:
-            for pid in _rank_pids(proc.pid).values():
+            for pid in rank_pids(proc.pid).values():
                 os.kill(pid, signal.SIGKILL)
             proc.kill()
     reader.join(10)
@@ -285,4 +261,4 @@ def test_one_rank_dies_job_ends_with_message(tmp_path):
     assert rc != 0
     assert 'ChildFailedError' in out or 'failed' in out.lower()
     assert 'Signal 9' in out or 'SIGKILL' in out, out[-3000:]
-    assert not _rank_pids(proc.pid)
+    assert not rank_pids(proc.pid)

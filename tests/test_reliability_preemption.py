@@ -4,7 +4,6 @@ within the configured distributed timeout."""
 import os
 import os.path as osp
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -12,6 +11,7 @@ import time
 
 import pytest
 import torch
+from process_helpers import free_port, rank_pids
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 VICREG = osp.join(
@@ -87,12 +87,6 @@ def test_preemption_hook_cleans_work_dir_at_start(tmp_path):
 
 
 # ------------------------------------------------- skip mode, 2 processes
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def _skip_worker(rank, port, agree, out_dir):
     """Rank ``rank`` of 2: 4 steps; rank 1's loss is NaN in step 2 only."""
     import datetime
@@ -149,7 +143,7 @@ def _run_skip(tmp_path, agree):
     import torch.multiprocessing as mp
     out = tmp_path / ('agree' if agree else 'alone')
     out.mkdir()
-    mp.start_processes(_skip_worker, args=(_free_port(), agree, str(out)),
+    mp.start_processes(_skip_worker, args=(free_port(), agree, str(out)),
                        nprocs=2, join=True, start_method='spawn')
     return [torch.load(out / f'rank{r}.pt', weights_only=False)
             for r in (0, 1)]
@@ -178,29 +172,12 @@ def test_skip_mode_ddp_all_ranks_skip_together(tmp_path):
 
 
 # -------------------------------------------------------- a hung rank
-def _rank_pids(parent):
-    ranks = {}
-    try:
-        kids = open(f'/proc/{parent}/task/{parent}/children').read().split()
-    except OSError:
-        return ranks
-    for pid in map(int, kids):
-        try:
-            env = open(f'/proc/{pid}/environ', 'rb').read().split(b'\0')
-        except OSError:
-            continue
-        for item in env:
-            if item.startswith(b'RANK='):
-                ranks[int(item[5:])] = pid
-    return ranks
-
-
 @pytest.mark.slow
 def test_sigstop_rank_ends_job_within_timeout(tmp_path):
     from projects.vicreg.demo_data import write_demo_folder
     write_demo_folder(str(tmp_path / 'data'), num=16, size=40)
     timeout = 15
-    env = dict(os.environ, OMP_NUM_THREADS='1', PORT=str(_free_port()))
+    env = dict(os.environ, OMP_NUM_THREADS='1', PORT=str(free_port()))
     work = tmp_path / 'work'
     cmd = ['bash', osp.join(ROOT, 'tools/dist_train.sh'), VICREG, '2',
            '--work-dir', str(work), '--cfg-options',
@@ -232,7 +209,7 @@ def test_sigstop_rank_ends_job_within_timeout(tmp_path):
             assert proc.poll() is None, ''.join(lines)[-3000:]
             assert time.monotonic() < end, ''.join(lines)[-3000:]
             time.sleep(0.1)
-        ranks = _rank_pids(proc.pid)
+        ranks = rank_pids(proc.pid)
         assert set(ranks) == {0, 1}, ranks
         os.kill(ranks[1], signal.SIGSTOP)
         t0 = time.monotonic()
@@ -288,7 +265,7 @@ def test_tools_tear_the_process_group_down(tmp_path, close):
     abort the process now and then (SIGABRT, seen in a CI torchrun run).
     Negative control: without it the group is still up at the end."""
     import torch.multiprocessing as mp
-    mp.spawn(_teardown_worker, args=(_free_port(), close, str(tmp_path)),
+    mp.spawn(_teardown_worker, args=(free_port(), close, str(tmp_path)),
              nprocs=2, join=True, start_method='spawn')
     for rank in range(2):
         total, up = open(tmp_path / f'rank{rank}.txt').read().split()

@@ -13,12 +13,12 @@ import os
 import os.path as osp
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
 
 import pytest
+from process_helpers import free_port
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SLURM_DIR = osp.join(ROOT, 'tools', 'slurm')
@@ -259,12 +259,6 @@ def _vicreg_r18_config():
     return found[0]
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_srun_two_tasks(partition):
@@ -305,7 +299,7 @@ def test_slurm_train_vicreg_two_tasks(partition, tmp_path):
     work_dir = tmp_path / 'work_dir'
     job = f'vicreg-test-{os.getpid()}'
     env = dict(os.environ, GPUS=str(tasks), GPUS_PER_NODE='0',
-               CPUS_PER_TASK='1', MASTER_PORT=str(_free_port()),
+               CPUS_PER_TASK='1', MASTER_PORT=str(free_port()),
                SRUN_ARGS='--time=10')
     cmd = [osp.join(ROOT, 'tools', 'slurm_train.sh'), partition, job, config,
            str(work_dir), '--cfg-options'] + opts
@@ -390,7 +384,7 @@ def _job_env(**env):
 
 def _reference_run(config, work_dir, args):
     """The same training, uninterrupted: 2 gloo processes (torchrun)."""
-    env = _job_env(PORT=str(_free_port()))
+    env = _job_env(PORT=str(free_port()))
     env.pop('SLURM_TEST_HOLD')
     res = subprocess.run(
         ['bash', osp.join(ROOT, 'tools', 'dist_train.sh'), config, '2',
@@ -415,6 +409,33 @@ def _wait_for_job(job_id, timeout):
     pytest.fail(f'job {job_id} did not finish in {timeout} s')
 
 
+def _sbatch_until_done(template, partition, env, tmp_path, work, epochs):
+    """Submit ``template`` as a 1-minute, 2-task CPU job (the template asks
+    for GPUs and 48 h) warned with USR1 40 s before the limit; wait for the
+    end; check that the training requeued the job at least once and that
+    the final weights equal the reference run's (``tmp_path / 'ref'``)."""
+    from resume_helpers import assert_same, final_state
+    res = subprocess.run(
+        ['sbatch', '-p', partition, '--time=1', '--signal=B:USR1@40',
+         '--gres=none', '--ntasks-per-node=2', '--cpus-per-task=1',
+         '--mem=3G', f'--output={tmp_path}/job-%j.out', '--parsable',
+         osp.join(SLURM_DIR, template)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    job_id = res.stdout.strip().split(';')[0]
+    state = _wait_for_job(job_id, 1800)
+    out = open(tmp_path / f'job-{job_id}.out').read()
+    restarts = [int(line.split()[-1]) for line in out.splitlines()
+                if line.startswith(f'job {job_id}, restart ')]
+    print(f'job {job_id}: final state {state!r}, runs: {len(restarts)}, '
+          f'requeued by the training: {out.count("requeued Slurm job")}')
+    assert max(restarts) >= 1, out[-4000:]  # requeued at least once
+    assert 'requeued Slurm job' in out, out[-4000:]
+    assert (work / f'epoch_{epochs}.pth').is_file(), out[-4000:]
+    assert_same(final_state(tmp_path / 'ref', epochs),
+                final_state(work, epochs))
+
+
 def _vicreg_opts(tmp_path, epochs):
     from projects.vicreg.demo_data import write_demo_folder
     write_demo_folder(str(tmp_path / 'data'), num=16, size=40)
@@ -429,8 +450,6 @@ def _vicreg_opts(tmp_path, epochs):
 @pytest.mark.slow
 def test_sbatch_time_limit_requeues_and_resumes_exactly(partition,
                                                         tmp_path):
-    from resume_helpers import assert_same, final_state
-
     # 16 images, global batch 8: 2 iterations per epoch, 16 in all. With a
     # 1-minute limit Slurm sends the warning at one of its checks of the job
     # (every 30 s; it may come up to 60 s early); the first run holds at its
@@ -450,27 +469,8 @@ def test_sbatch_time_limit_requeues_and_resumes_exactly(partition,
     env = _job_env(ROOT=ROOT, CONFIG=config, WORK_DIR=str(work),
                    DATA_ROOT=str(data), GLOBAL_BATCH='8',
                    CFG_OPTIONS=' '.join(opts))
-    # the template asks for GPUs and 48 h: a 1-minute, 2-task CPU job here,
-    # USR1 40 s before the limit
-    res = subprocess.run(
-        ['sbatch', '-p', partition, '--time=1', '--signal=B:USR1@40',
-         '--gres=none', '--ntasks-per-node=2', '--cpus-per-task=1',
-         '--mem=3G', f'--output={tmp_path}/job-%j.out', '--parsable',
-         osp.join(SLURM_DIR, 'pretrain.sbatch')],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert res.returncode == 0, res.stderr
-    job_id = res.stdout.strip().split(';')[0]
-    state = _wait_for_job(job_id, 1800)
-    out = open(tmp_path / f'job-{job_id}.out').read()
-    restarts = [int(line.split()[-1]) for line in out.splitlines()
-                if line.startswith(f'job {job_id}, restart ')]
-    print(f'job {job_id}: final state {state!r}, runs: {len(restarts)}, '
-          f'requeued by the training: {out.count("requeued Slurm job")}')
-    assert max(restarts) >= 1, out[-4000:]  # requeued at least once
-    assert 'requeued Slurm job' in out, out[-4000:]
-    assert (work / f'epoch_{epochs}.pth').is_file(), out[-4000:]
-    assert_same(final_state(tmp_path / 'ref', epochs),
-                final_state(work, epochs))
+    _sbatch_until_done('pretrain.sbatch', partition, env, tmp_path, work,
+                       epochs)
 
 
 @pytest.mark.slurm
@@ -501,7 +501,7 @@ def test_slurm_train_time_limit_restarts_detector_exactly(partition,
     work = tmp_path / 'work'
     job = f'det-limit-{os.getpid()}'
     env = _job_env(GPUS='2', GPUS_PER_NODE='0', CPUS_PER_TASK='1',
-                   MASTER_PORT=str(_free_port()), SRUN_ARGS='--time=1',
+                   MASTER_PORT=str(free_port()), SRUN_ARGS='--time=1',
                    SIGNAL_SECONDS='40')
     try:
         res = subprocess.run(
@@ -532,7 +532,6 @@ def test_finetune_sbatch_time_limit_requeues_and_resumes_exactly(
     """finetune.sbatch, 2 tasks, 1-minute limit: requeued, resumed, final
     detector weights equal an uninterrupted run's."""
     from det_helpers import fake_vicreg_checkpoint, make_split
-    from resume_helpers import assert_same, final_state
 
     from projects.detection.datasets.competition import convert_to_file
     config = osp.join(ROOT, 'configs/faster_rcnn/'
@@ -565,22 +564,5 @@ def test_finetune_sbatch_time_limit_requeues_and_resumes_exactly(
     env = _job_env(ROOT=ROOT, CONFIG=config, WORK_DIR=str(work),
                    DATA_ROOT=str(data), PRETRAIN_CKPT=str(ckpt),
                    EXTRA_ARGS='--no-validate', CFG_OPTIONS=' '.join(opts))
-    res = subprocess.run(
-        ['sbatch', '-p', partition, '--time=1', '--signal=B:USR1@40',
-         '--gres=none', '--ntasks-per-node=2', '--cpus-per-task=1',
-         '--mem=3G', f'--output={tmp_path}/job-%j.out', '--parsable',
-         osp.join(SLURM_DIR, 'finetune.sbatch')],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert res.returncode == 0, res.stderr
-    job_id = res.stdout.strip().split(';')[0]
-    state = _wait_for_job(job_id, 1800)
-    out = open(tmp_path / f'job-{job_id}.out').read()
-    restarts = [int(line.split()[-1]) for line in out.splitlines()
-                if line.startswith(f'job {job_id}, restart ')]
-    print(f'job {job_id}: final state {state!r}, runs: {len(restarts)}, '
-          f'requeued by the training: {out.count("requeued Slurm job")}')
-    assert max(restarts) >= 1, out[-4000:]
-    assert 'requeued Slurm job' in out, out[-4000:]
-    assert (work / f'epoch_{epochs}.pth').is_file(), out[-4000:]
-    assert_same(final_state(tmp_path / 'ref', epochs),
-                final_state(work, epochs))
+    _sbatch_until_done('finetune.sbatch', partition, env, tmp_path, work,
+                       epochs)
