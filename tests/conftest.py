@@ -3,8 +3,11 @@ import os.path as osp
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+# the repository (projects/) and the shared test helpers (tests/*.py); the
+# tests themselves mirror the package tree below tests/
+for path in (osp.join(ROOT, 'tests'), ROOT):
+    if path not in sys.path:
+        sys.path.insert(0, path)
 # Subprocesses started by tests (tools/*.py, torchrun) find the packages too.
 os.environ['PYTHONPATH'] = ROOT + (
     os.pathsep + os.environ['PYTHONPATH'] if os.environ.get('PYTHONPATH')

@@ -15,9 +15,8 @@ import projects  # noqa: F401  (compatibility fixes first)
 # isort: split
 from mmengine.config import DictAction
 
-from projects.engine.config_check import check_config
-from projects.launch import (build_runner, close_distributed,  # noqa
-                             load_config, set_local_rank)
+from projects.launch import (build_runner, check_config,  # noqa
+                             close_distributed, load_config, set_local_rank)
 
 
 def parse_args():

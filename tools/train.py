@@ -23,11 +23,10 @@ import projects  # noqa: E402,F401  (compatibility fixes first)
 # isort: split
 from mmengine.config import DictAction  # noqa: E402
 
-from projects.engine.config_check import check_config  # noqa: E402
 from projects.engine.dist_timeout import \
     explain_distributed_timeout  # noqa: E402
-from projects.launch import (build_runner, close_distributed,  # noqa: E402
-                             load_config, set_local_rank)
+from projects.launch import (build_runner, check_config,  # noqa: E402
+                             close_distributed, load_config, set_local_rank)
 
 
 def parse_args():

@@ -13,7 +13,7 @@
 #   shape [27, 33]/36 scaled to 70). The original StepLR(10, 0.2) is below
 #   1% of the lr from epoch 30 (4e-5; 8e-6 from 40, 3.2e-7 from 60): its
 #   last 30-40 epochs barely move the weights. Evidence: that lr trace
-#   (tests/test_det_recipes.py)
+#   (tests/projects/detection/test_det_recipes.py)
 #   and the decay-late long schedules of "Rethinking ImageNet Pre-training"
 #   (He et al. 2019) for non-supervised init; no AP on the real data yet.
 # Kept from the original: SGD lr 0.005 m 0.9 wd 5e-4, batch 8 (4 GPUs x 2),

@@ -3,9 +3,6 @@
 - :mod:`.hooks`: :class:`NonFiniteLossHook` stops (or skips) a step whose
   loss is NaN/Inf, before a checkpoint is written from it;
   :class:`ChannelsLastHook` converts the model to NHWC.
-- :mod:`.config_check`: checks run by ``tools/train.py``/``tools/test.py``
-  before anything is built: unknown or mistyped ``--cfg-options`` keys,
-  missing data/checkpoint paths, ``num_classes`` vs the dataset's classes.
 - :mod:`.hooks.preemption_hook`: :class:`PreemptionHook` checkpoints and
   stops (and requeues a Slurm job) on a time-limit warning or SIGTERM/SIGINT.
 - :mod:`.loops.exact_resume_loop`: :class:`ExactResumeTrainLoop`, an
@@ -15,15 +12,11 @@
 Hooks are registered in mmengine's root registry, which the ``mmpretrain``
 and ``mmdet`` child registries fall back to.
 """
-from .config_check import (ConfigCheckError, check_cfg_options, check_config,
-                           check_config_paths, check_num_classes)
 from .hooks import (ChannelsLastHook, NonFiniteLossError, NonFiniteLossHook,
                     PreemptionHook)
 from .loops import ExactResumeTrainLoop
 
 __all__ = [
     'NonFiniteLossHook', 'NonFiniteLossError', 'ChannelsLastHook',
-    'PreemptionHook', 'ExactResumeTrainLoop', 'ConfigCheckError',
-    'check_cfg_options', 'check_config', 'check_config_paths',
-    'check_num_classes'
+    'PreemptionHook', 'ExactResumeTrainLoop'
 ]

@@ -16,8 +16,9 @@ transform keeps 800x1066 at min_size 800 / max_size 1333; both pad to
 ``stock_mmdet``, is the same config with mmdet's own
 ``RPNHead``, ``AnchorGenerator`` and ``MaxIoUAssigner`` in place of our
 ``BatchedRPNHead``, ``CachedAnchorGenerator`` and ``SyncFreeMaxIoUAssigner``
-(identical losses and gradients, tests/test_det_step_equivalence.py): the
-A/B of those changes.
+(identical losses and gradients,
+tests/projects/detection/test_det_step_equivalence.py): the A/B of those
+changes.
 
 Before timing, one step per side runs under ``torch.profiler`` (CPU
 activity only) and a line per side reports its top-level aten ops (on a GPU

@@ -8,7 +8,7 @@ runs every case below on ``mmcv._ext`` and writes inputs and outputs to
 cases on the torchvision backend and compares: NMS indices identical (order
 included), RoIAlign forward/backward within ``RTOL``; then three SGD steps of
 the demo Faster R-CNN give the recorded losses and gradients.
-tests/test_mmcv_ops.py runs the check in CI.
+tests/projects/compat/test_mmcv_ops.py runs the check in CI.
 """
 import argparse
 import copy

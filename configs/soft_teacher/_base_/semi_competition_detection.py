@@ -13,7 +13,8 @@
 # Not mmdet's GroupMultiSourceSampler: it loops forever without an error as
 # soon as it draws an aspect-ratio group (w < h or not) that one source lacks
 # (open-mmlab/mmdetection#12327), and the competition's unlabeled images are
-# all 224x224 while some labeled ones are portrait (tests/test_det_semi.py).
+# all 224x224 while some labeled ones are portrait
+# (tests/projects/detection/test_det_semi.py).
 source_ratio = [1, 1]
 unlabeled_root = 'data/unlabeled/'
 # The competition's unlabeled PNGs are all 224x224: width/height of the data

@@ -9,8 +9,9 @@ does the per-level part once for the whole batch (batched sort along the
 anchor axis, one decode of every image's candidates) and keeps mmdet's own
 per-image post-processing (size filter, NMS per image and level, top
 ``max_per_img``). Every candidate box is computed by the same element-wise
-operations, so the proposals are mmdet's (tests/test_det_step_equivalence.py
-compares whole training steps bit for bit on CPU; on a GPU, fp16 score ties
+operations, so the proposals are mmdet's
+(tests/projects/detection/test_det_step_equivalence.py compares whole
+training steps bit for bit on CPU; on a GPU, fp16 score ties
 may be ordered differently by a batched sort, as in any batched top-k).
 """
 import copy

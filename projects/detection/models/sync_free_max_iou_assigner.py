@@ -11,7 +11,7 @@ calls ``torch.nonzero`` (another synchronisation) to fill the labels.
 the loop writes ``i + 1`` for every anchor whose IoU with gt ``i`` equals
 gt ``i``'s best IoU, later gts overwriting earlier ones, i.e. each such
 anchor ends up with the *largest* qualifying ``i``: a masked max over the gt
-axis. The result is identical to mmdet's (tests/test_det_assigner.py,
+axis. The result is identical to mmdet's (tests/projects/detection/test_det_assigner.py,
 including ties and the ``gt_max_assign_all=False`` variant).
 """
 import torch

@@ -4,8 +4,8 @@
 # scheduler that sets an lr and schedulers chain multiplicatively: three
 # ConstantLR(0.2) starting at 10, 20 and 30 and ending together give the
 # decays and the return (ConstantLR restores the lr at epoch end - 1, hence
-# end=41). tests/test_det_recipes.py traces it. Children list it in their
-# param_scheduler (with what follows epoch 40).
+# end=41). tests/projects/detection/test_det_recipes.py traces it. Children
+# list it in their param_scheduler (with what follows epoch 40).
 original_lr_to_40e = [
     dict(
         type='LinearLR', start_factor=0.001, by_epoch=False, begin=0,

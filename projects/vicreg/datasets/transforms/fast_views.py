@@ -29,7 +29,7 @@ GaussianBlur           sigma ~ U(0.1, 2.0): PIL's ``GaussianBlur(sigma)``
                        passes (float32 sums: within 3 levels, mean < 0.2).
 =====================  ====================================================
 
-Bounds measured by tests/test_perf_fast_views.py against the PIL /
+Bounds measured by tests/projects/vicreg/test_perf_fast_views.py against the PIL /
 torchvision calls of the official transform.
 
 Randomness is numpy's global RNG, like mmpretrain's transforms (mmengine

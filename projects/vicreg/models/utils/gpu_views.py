@@ -21,7 +21,7 @@ RandomResizedCrop    torchvision's ``get_params`` (scale U(0.08, 1) of the
                      each rounded and clipped to 0..255 like PIL's uint8
                      passes; done as two batched matmuls with per-sample
                      resampling matrices. Matches PIL within 1 level
-                     (tests/test_perf_gpu_views.py); PIL's fixed-point
+                     (tests/projects/vicreg/test_perf_gpu_views.py); PIL's fixed-point
                      weights are the only difference.
 HorizontalFlip 0.5   reversed rows of the horizontal resampling matrix
                      (free).

@@ -14,12 +14,11 @@ import pytest
 import torch
 from det_helpers import fake_vicreg_checkpoint, make_split, write_image
 from mmengine.hooks import Hook
-from process_helpers import free_port, run_ok
+from process_helpers import ROOT, free_port, run_ok
 
 from projects.detection.datasets.competition import convert_to_file
 from projects.launch import build_runner, load_config
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SEMI_DIR = osp.join(ROOT, 'configs', 'soft_teacher')
 SEMI_CONFIGS = sorted(glob.glob(osp.join(SEMI_DIR, 'soft-teacher_*.py')))
 DEMO = osp.join(
@@ -371,9 +370,9 @@ def test_backbone_check_covers_student_and_teacher(data):
 
 
 def test_class_count_checked_inside_the_detector():
-    """projects.engine.config_check sees SoftTeacher's inner head."""
-    from projects.engine import ConfigCheckError
-    from projects.engine.config_check import check_num_classes
+    """projects.launch.config_check sees SoftTeacher's inner head."""
+    from projects.launch import ConfigCheckError
+    from projects.launch.config_check import check_num_classes
     cfg = load_config(DEMO, {
         'model.detector.roi_head.bbox_head.num_classes': 80})
     with pytest.raises(ConfigCheckError,

@@ -9,10 +9,10 @@ import sys
 
 import pytest
 import torch
+from process_helpers import ROOT
 
 from projects.vicreg.demo_data import write_demo_folder
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO = osp.join(ROOT, 'configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py')  # noqa: E501
 BATCH, WARMUP_ITERS = 4, 2  # 9 files // 4 = 2 iters/epoch, 1 epoch
 

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 from PIL import Image
+from process_helpers import ROOT
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = osp.join(ROOT, 'tools', 'analysis_tools')
 
 

@@ -17,10 +17,10 @@ import projects.vicreg.engine.hooks.collapse_monitor_hook as cmh
 
 # isort: split
 from mmpretrain.registry import MODELS
+from process_helpers import ROOT
 
 from projects.vicreg.reference import official_projector
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CFG = osp.join(ROOT, 'configs/vicreg')
 BASELINE = osp.join(CFG, 'vicreg_resnet50_1xb128-coslr-230e_unlabeled.py')
 DEMO = osp.join(CFG, 'vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py')

@@ -2,8 +2,8 @@
 losses, config mistakes, disk full during a save, bad image files.
 
 The kill -9 / resume and rank-death tests are in
-``tests/test_reliability_kill.py`` (slow). docs/reliability.md has the table
-of faults, how each is injected and the test that covers it.
+``tests/projects/engine/test_reliability_kill.py`` (slow). docs/reliability.md
+has the table of faults, how each is injected and the test that covers it.
 """
 import errno
 import io
@@ -23,13 +23,13 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 from mmengine.runner import CheckpointLoader
 from PIL import Image
+from process_helpers import ROOT
 
 from projects.compat import UntrustedCheckpointError
-from projects.engine import ConfigCheckError, NonFiniteLossError
-from projects.launch import build_runner, load_config
+from projects.engine import NonFiniteLossError
+from projects.launch import ConfigCheckError, build_runner, load_config
 from projects.vicreg.demo_data import write_demo_folder
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 VICREG = osp.join(
     ROOT, 'configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py')
 DET = osp.join(ROOT, 'configs/faster_rcnn/'
@@ -413,7 +413,7 @@ def test_missing_paths_and_class_count_fail_before_training(
             run_tool('train.py', DET, '--work-dir', work, *extra,
                      '--cfg-options', *base, *opts, monkeypatch=monkeypatch)
     # a pretrained checkpoint that does not exist (PretrainedBackboneCheck-
-    # Hook, before the first iteration; also tests/test_det_e2e.py)
+    # Hook, before the first iteration; also tests/projects/detection/test_det_e2e.py)
     from projects.detection.engine.hooks.pretrained_backbone_check_hook import \
         PretrainedLoadError
     with pytest.raises(PretrainedLoadError, match='gone.pth.* does not exist'):

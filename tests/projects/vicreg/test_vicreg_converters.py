@@ -7,6 +7,7 @@ import sys
 
 import pytest
 import torch
+from process_helpers import ROOT
 
 from projects.compat import safe_torch_load
 from projects.vicreg.converters import (CheckpointConversionError,
@@ -15,7 +16,6 @@ from projects.vicreg.converters import (CheckpointConversionError,
                                         torchvision_to_mmpretrain)
 
 torchvision = pytest.importorskip('torchvision')
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = osp.join(ROOT, 'tools/model_converters')
 
 

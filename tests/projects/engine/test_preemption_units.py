@@ -211,7 +211,7 @@ def test_every_training_config_survives_time_limits():
     import glob
 
     from mmengine.config import Config
-    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    from process_helpers import ROOT as root
     missing = []
     for path in sorted(glob.glob(osp.join(root, 'configs', '*', '*.py'))):
         cfg = Config.fromfile(path)

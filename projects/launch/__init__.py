@@ -2,7 +2,9 @@
 
 One pair of tools serves MMPretrain and MMDetection configs: the config's
 ``default_scope`` picks the scope-specific defaults, everything else is
-mmengine's ``Runner``.
+mmengine's ``Runner``. :mod:`.config_check` holds the checks the tools run
+before anything is built: unknown or mistyped ``--cfg-options`` keys,
+missing data/checkpoint paths, ``num_classes`` vs the dataset's classes.
 """
 import os
 import os.path as osp
@@ -11,6 +13,8 @@ from typing import Optional
 
 import torch
 from mmengine.config import Config, ConfigDict
+
+from .config_check import ConfigCheckError, check_config  # noqa: F401
 
 SCOPES = ('mmpretrain', 'mmdet')
 
@@ -27,7 +31,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None,
         raise ValueError(f'{path}: default_scope={scope!r}; this project runs '
                          f'configs whose default_scope is one of {SCOPES}')
     if cfg_options:
-        from projects.engine.config_check import check_cfg_options
+        from .config_check import check_cfg_options
         check_cfg_options(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
     cfg.launcher = launcher

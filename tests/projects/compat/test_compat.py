@@ -15,11 +15,10 @@ import torch
 import torch.nn as nn
 from fault_helpers import DiskFullFile, RunsCode
 from mmengine.runner import CheckpointLoader, load_checkpoint
+from process_helpers import ROOT
 
 from projects.compat import TRUST_ENV_VAR, UntrustedCheckpointError
 from projects.compat.hue import _mmcv_adjust_hue, adjust_hue
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 # ---------------------------------------------------------------- mmcv ops

@@ -8,13 +8,13 @@ import sys
 
 import pytest
 from det_helpers import make_split, write_item
+from process_helpers import ROOT
 
 from projects.detection.datasets.competition import (CLASSES,
                                                      AnnotationConversionError,
                                                      convert_split,
                                                      convert_to_file)
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOL = osp.join(ROOT, 'tools', 'dataset_converters', 'yaml_to_coco.py')
 
 

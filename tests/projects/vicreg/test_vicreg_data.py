@@ -8,6 +8,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from PIL import Image
+from process_helpers import ROOT
 
 import projects.vicreg.datasets.unlabeled_image_folder as uif
 
@@ -15,7 +16,6 @@ import projects.vicreg.datasets.unlabeled_image_folder as uif
 from projects.vicreg import UnlabeledImageFolder
 from projects.vicreg.demo_data import write_demo_folder
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO = osp.join(ROOT, 'configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py')  # noqa: E501
 
 

@@ -12,8 +12,8 @@ import subprocess
 import sys
 
 import pytest
+from process_helpers import ROOT
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 B = osp.join(ROOT, 'tools', 'analysis_tools')
 
 CASES = {

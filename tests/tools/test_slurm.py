@@ -18,9 +18,8 @@ import subprocess
 import sys
 
 import pytest
-from process_helpers import free_port
+from process_helpers import ROOT, free_port
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SLURM_DIR = osp.join(ROOT, 'tools', 'slurm')
 TEMPLATES = ('pretrain.sbatch', 'finetune.sbatch', 'evaluate.sbatch')
 

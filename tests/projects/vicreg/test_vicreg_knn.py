@@ -9,12 +9,12 @@ import sys
 import pytest
 import torch
 import torch.multiprocessing as mp
+from process_helpers import ROOT
 
 from projects.compat import safe_torch_load
 from projects.vicreg.evaluation import (ObjectCropKNN, ObjectCrops,
                                         knn_accuracy, weighted_knn_scores)
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 KNN_DEMO = osp.join(
     ROOT, 'configs/vicreg/vicreg_resnet18-proj512-knn_1xb32-coslr-4e_demo.py')
 

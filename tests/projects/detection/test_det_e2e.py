@@ -2,20 +2,19 @@
 competition layout (ResNet-18 demo config, CPU, a few iterations)."""
 import json
 import os
-import os.path as osp
 import re
 import subprocess
 import sys
 
 import pytest
 from det_helpers import DEMO_CONFIG, fake_vicreg_checkpoint, make_split
+from process_helpers import ROOT
 
 from projects.compat.mmcv_ops import COVERED_OPS, RECORD_ENV
 from projects.detection.datasets.competition import CLASSES, convert_to_file
 from projects.detection.evaluation.metrics.competition_coco_metric import \
     STAT_NAMES
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 pytestmark = pytest.mark.slow
 
 

@@ -11,9 +11,8 @@ import time
 
 import pytest
 import torch
-from process_helpers import free_port, rank_pids
+from process_helpers import ROOT, free_port, rank_pids
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 VICREG = osp.join(
     ROOT, 'configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py')
 

@@ -11,9 +11,9 @@ import time
 
 import pytest
 import torch
+from process_helpers import ROOT
 from resume_helpers import Train, assert_same, final_state, max_abs_diff
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 VICREG = osp.join(
     ROOT, 'configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py')
 DET = osp.join(ROOT, 'configs/faster_rcnn/'

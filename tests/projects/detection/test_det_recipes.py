@@ -12,8 +12,8 @@ import projects.detection  # noqa: F401
 
 # isort: split
 from mmdet.registry import MODELS, PARAM_SCHEDULERS
+from process_helpers import ROOT
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CFG = osp.join(ROOT, 'configs/faster_rcnn')
 BASE = osp.join(CFG, 'faster-rcnn_r50-vicreg-pre_fpn_4xb2-70e_competition.py')
 ORIGINAL = osp.join(

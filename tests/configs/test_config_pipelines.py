@@ -3,7 +3,7 @@ config refactors: their resolved values are compared with dumps recorded
 under tests/data/config_pipelines/.
 
 Re-record (only when a pipeline change is intended, and say so in the
-commit): ``python tests/test_config_pipelines.py [CONFIG ...]``.
+commit): ``python tests/configs/test_config_pipelines.py [CONFIG ...]``.
 """
 import difflib
 import glob
@@ -14,7 +14,8 @@ import sys
 
 import pytest
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# tests/configs/ -> the repository (also run as a script to record dumps)
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DUMPS = osp.join(ROOT, 'tests', 'data', 'config_pipelines')
 KEYS = ('train_pipeline', 'val_pipeline', 'test_pipeline',
         'train_dataloader.dataset.pipeline',
@@ -93,7 +94,7 @@ def test_every_config_has_a_recorded_dump():
     missing = [c for c in all_configs() if not osp.exists(dump_path(c))]
     assert not missing, (
         f'no recorded pipeline dump for {missing}: record it with '
-        f'`python tests/test_config_pipelines.py {" ".join(missing)}`')
+        f'`python tests/configs/test_config_pipelines.py {" ".join(missing)}`')
 
 
 @pytest.mark.parametrize('config', all_configs())

@@ -10,8 +10,8 @@ import sys
 import pytest
 import yaml
 from PIL import Image
+from process_helpers import ROOT
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SCRIPT = osp.join(ROOT, 'tools', 'generate_demo_data.py')
 spec = importlib.util.spec_from_file_location('generate_demo_data', SCRIPT)
 gen = importlib.util.module_from_spec(spec)

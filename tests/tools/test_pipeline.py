@@ -8,9 +8,8 @@ import re
 import sys
 
 import pytest
-from process_helpers import free_port, run_ok
+from process_helpers import ROOT, free_port, run_ok
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 VICREG_CFG = 'configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py'
 DET_CFG = ('configs/faster_rcnn/'
            'faster-rcnn_r18-vicreg-pre_fpn_1xb4-2e_competition-demo.py')

@@ -12,10 +12,10 @@ import projects.vicreg  # noqa: F401
 
 # isort: split
 from mmpretrain.registry import PARAM_SCHEDULERS
+from process_helpers import ROOT
 
 from projects.vicreg.reference import official_lr
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 BASELINE = osp.join(ROOT, 'configs/vicreg/vicreg_resnet50_1xb128-coslr-230e_unlabeled.py')  # noqa: E501
 IN1K = osp.join(ROOT, 'configs/vicreg/vicreg_resnet50_32xb64-coslr-1000e_in1k.py')  # noqa: E501
 

@@ -9,10 +9,10 @@ import types
 
 import pytest
 import torch
+from process_helpers import ROOT
 
 from projects.compat import mmcv_ops
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 _spec = importlib.util.spec_from_file_location(
     'mmcv_ops_goldens', osp.join(ROOT, 'tools', 'misc', 'mmcv_ops_goldens.py'))
 goldens_tool = importlib.util.module_from_spec(_spec)

@@ -4,14 +4,13 @@ the -gpuviews config (decode-only workers + views in the preprocessor)."""
 import os.path as osp
 
 import torch
+from process_helpers import ROOT
 
 import projects.vicreg  # noqa: F401
 
 # isort: split
 from projects.vicreg.engine import VICRegLARS
 from projects.vicreg.models.utils import gpu_views as G
-
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def test_lars_step_is_sync_free(no_host_sync):

@@ -13,11 +13,11 @@ import pytest
 import torchvision.transforms as T
 import torchvision.transforms.functional as TF
 from PIL import Image, ImageFilter
+from process_helpers import ROOT
 from scipy import stats
 
 from projects.vicreg.datasets.transforms import fast_views as FV
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 BASELINE_CONFIG = osp.join(
     ROOT, 'configs/vicreg/vicreg_resnet50_1xb128-coslr-230e_unlabeled.py')
 
