@@ -19,14 +19,12 @@ unlabeled_root = 'data/demo/unlabeled/'
 
 detector = _base_.model
 model = dict(
+    _base_.semi_model,
     _delete_=True,
-    type='SoftTeacher',
     detector=detector,
     data_preprocessor=dict(
         type='MultiBranchDataPreprocessor',
-        data_preprocessor=detector.data_preprocessor),
-    semi_train_cfg=_base_.semi_train_cfg,
-    semi_test_cfg=dict(predict_on='teacher'))
+        data_preprocessor=detector.data_preprocessor))
 
 demo_scale = [(192, 128), (192, 192)]
 
@@ -48,27 +46,20 @@ def at_demo_scale(transforms):
 sup_pipeline = at_demo_scale(_base_.sup_pipeline)
 unsup_pipeline = at_demo_scale(_base_.unsup_pipeline)
 
-batch_size = 4
 labeled_dataset = dict(_base_.train_dataloader.dataset,
                        pipeline=sup_pipeline)
 unlabeled_dataset = dict(
-    type='UnlabeledDetDataset',
+    _base_.unlabeled_dataset,
     data_root=unlabeled_root,
     img_size=None,  # 2,000 headers: read them
     pipeline=unsup_pipeline)
 train_dataloader = dict(
+    _base_.semi_train_dataloader,
     _delete_=True,
-    batch_size=batch_size,
     num_workers=1,
-    persistent_workers=True,
-    sampler=dict(
-        type='MultiSourceSampler',  # see _base_/semi_competition_detection.py
-        batch_size=batch_size,
-        source_ratio=_base_.source_ratio),
     dataset=dict(
-        type='ConcatDataset',
-        datasets=[labeled_dataset, unlabeled_dataset],
-        ignore_keys=['classes', 'palette']))
+        _base_.semi_train_dataloader.dataset,
+        datasets=[labeled_dataset, unlabeled_dataset]))
 
 custom_hooks = [
     dict(type='PretrainedBackboneCheckHook'),

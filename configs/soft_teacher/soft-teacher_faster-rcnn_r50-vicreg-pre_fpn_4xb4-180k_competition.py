@@ -21,37 +21,21 @@ _base_ = [
 
 detector = _base_.model
 model = dict(
+    _base_.semi_model,
     _delete_=True,
-    type='SoftTeacher',
     detector=detector,
     data_preprocessor=dict(
         type='MultiBranchDataPreprocessor',
-        data_preprocessor=detector.data_preprocessor),
-    semi_train_cfg=_base_.semi_train_cfg,
-    semi_test_cfg=dict(predict_on='teacher'))
+        data_preprocessor=detector.data_preprocessor))
 
-batch_size = 4
 labeled_dataset = dict(_base_.train_dataloader.dataset,
                        pipeline=_base_.sup_pipeline)
-unlabeled_dataset = dict(
-    type='UnlabeledDetDataset',
-    data_root=_base_.unlabeled_root,
-    img_size=_base_.unlabeled_img_size,
-    pipeline=_base_.unsup_pipeline)
 train_dataloader = dict(
+    _base_.semi_train_dataloader,
     _delete_=True,
-    batch_size=batch_size,
-    num_workers=4,
-    persistent_workers=True,
-    sampler=dict(
-        type='MultiSourceSampler',  # see _base_/semi_competition_detection.py
-        batch_size=batch_size,
-        source_ratio=_base_.source_ratio),
     dataset=dict(
-        type='ConcatDataset',
-        datasets=[labeled_dataset, unlabeled_dataset],
-        # the unlabeled images have no classes: the labeled set's metainfo
-        ignore_keys=['classes', 'palette']))
+        _base_.semi_train_dataloader.dataset,
+        datasets=[labeled_dataset, _base_.unlabeled_dataset]))
 
 custom_hooks = [
     dict(type='PretrainedBackboneCheckHook'),

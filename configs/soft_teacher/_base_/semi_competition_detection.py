@@ -104,3 +104,31 @@ unsup_pipeline = [
         unsup_student=strong_pipeline,
     )
 ]
+
+# What the top configs put around their detector and labeled dataset:
+#   model = dict(semi_model, detector=..., data_preprocessor=...)
+#   train_dataloader = dict(semi_train_dataloader, dataset=... [labeled,
+#                           unlabeled_dataset])
+semi_model = dict(
+    type='SoftTeacher',
+    semi_train_cfg=semi_train_cfg,
+    semi_test_cfg=dict(predict_on='teacher'))
+unlabeled_dataset = dict(
+    type='UnlabeledDetDataset',
+    data_root=unlabeled_root,
+    img_size=unlabeled_img_size,
+    pipeline=unsup_pipeline)
+semi_batch_size = 4
+semi_train_dataloader = dict(
+    batch_size=semi_batch_size,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(
+        type='MultiSourceSampler',  # not GroupMultiSourceSampler: see above
+        batch_size=semi_batch_size,
+        source_ratio=source_ratio),
+    dataset=dict(
+        type='ConcatDataset',
+        datasets=[],  # [labeled, unlabeled]
+        # the unlabeled images have no classes: the labeled set's metainfo
+        ignore_keys=['classes', 'palette']))
