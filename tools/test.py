@@ -51,6 +51,7 @@ def main():
             write_detection_results(metrics, cfg.work_dir)
         completed = True
     finally:
+        del runner  # its DDP wrapper holds the process group
         close_distributed(completed)
 
 

@@ -94,6 +94,7 @@ def main():
         explain_distributed_timeout(exc, timeout, cfg.work_dir)
         raise
     finally:
+        del runner  # its DDP wrapper holds the process group
         close_distributed(completed)
     # Done: a late time-limit warning must not kill the shutdown (Python's
     # finalisation puts handled signals back to their default, which for

@@ -259,10 +259,11 @@ def _teardown_worker(rank, port, close, out_dir):
 
 @pytest.mark.parametrize('close', [True, False])
 def test_tools_tear_the_process_group_down(tmp_path, close):
-    """tools/train.py and tools/test.py end with close_distributed: the gloo
-    group is gone before the interpreter exits, where its threads' destructors
-    abort the process now and then (SIGABRT, seen in a CI torchrun run).
-    Negative control: without it the group is still up at the end."""
+    """tools/train.py and tools/test.py drop the runner (its DDP wrapper
+    holds the group) and call close_distributed: the gloo group is gone
+    before the interpreter exits, where its worker threads abort the process
+    now and then (SIGABRT, seen in CI torchrun runs). Negative control:
+    without it the group is still up at the end."""
     import torch.multiprocessing as mp
     mp.spawn(_teardown_worker, args=(free_port(), close, str(tmp_path)),
              nprocs=2, join=True, start_method='spawn')
@@ -272,4 +273,6 @@ def test_tools_tear_the_process_group_down(tmp_path, close):
         assert up == str(not close)
     for tool in ('train.py', 'test.py'):
         text = open(osp.join(ROOT, 'tools', tool)).read()
-        assert 'finally:\n        close_distributed(completed)' in text, tool
+        assert ('finally:\n        del runner  # its DDP wrapper holds the '
+                'process group\n        close_distributed(completed)'
+                in text), tool
