@@ -134,6 +134,7 @@ def _dist_worker(rank, world_size, init_file, out_dir):
     from torch.nn.parallel import DistributedDataParallel as DDP
 
     import projects.vicreg.models.losses.vicreg_loss as vicreg_loss
+    from projects.launch import close_distributed
     torch.set_num_threads(1)
     dist.init_process_group(
         'gloo', init_method=f'file://{init_file}', rank=rank,
@@ -151,7 +152,8 @@ def _dist_worker(rank, world_size, init_file, out_dir):
     torch.save(
         dict(terms=terms, grads=grads, bad_grads=bad_grads),
         osp.join(out_dir, f'rank{rank}.pt'))
-    dist.destroy_process_group()
+    del ddp  # it holds the group (see projects.launch.close_distributed)
+    close_distributed(completed=True)
 
 
 def test_two_processes_match_one_process_on_concatenated_batch(tmp_path):
