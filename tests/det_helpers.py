@@ -90,6 +90,22 @@ def make_split(root: str, split: str, numbers: Sequence[int],
     return items
 
 
+def make_converted_splits(root: str, size: Sequence[int]) -> None:
+    """The small labeled set the detector tests share: training images 1-4
+    and validation images 30001-30003 of three classes (class 0 among them),
+    at most two boxes each, converted to COCO jsons in root/annotations."""
+    from projects.detection.datasets.competition import convert_to_file
+    classes = ['cup or mug', 'dog', 'starfish']
+    make_split(root, 'training', range(1, 5), classes, seed=1, size=size,
+               max_boxes=2)
+    make_split(root, 'validation', range(30001, 30004), classes, seed=2,
+               size=size, max_boxes=2)
+    for split in ('training', 'validation'):
+        convert_to_file(root, split,
+                        osp.join(root, 'annotations', f'{split}.json'),
+                        strict=True, workers=0)
+
+
 def _randomize(state: Dict[str, torch.Tensor],
                seed: int = 0) -> Dict[str, torch.Tensor]:
     """Distinct values everywhere (fresh BN params equal mmdet's defaults)."""

@@ -7,7 +7,8 @@ import subprocess
 import sys
 
 import pytest
-from det_helpers import DEMO_CONFIG, fake_vicreg_checkpoint, make_split
+from det_helpers import (DEMO_CONFIG, fake_vicreg_checkpoint,
+                         make_converted_splits)
 from process_helpers import ROOT
 
 from projects.compat.mmcv_ops import COVERED_OPS, RECORD_ENV
@@ -29,15 +30,7 @@ def run(*args, timeout=900, env=None):
 def data(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('det_e2e')
     root = tmp / 'labeled'
-    classes = ['cup or mug', 'dog', 'starfish']
-    make_split(str(root), 'training', range(1, 5), classes, seed=1,
-               size=(128, 160), max_boxes=2)
-    make_split(str(root), 'validation', range(30001, 30004), classes,
-               seed=2, size=(128, 160), max_boxes=2)
-    for split in ('training', 'validation'):
-        convert_to_file(str(root), split,
-                        str(root / 'annotations' / f'{split}.json'),
-                        strict=True, workers=0)
+    make_converted_splits(str(root), size=(128, 160))
     ckpt = tmp / 'vicreg_r18.pth'
     fake_vicreg_checkpoint(str(ckpt))
     r = f'{root}/'

@@ -13,6 +13,7 @@ import projects.detection  # noqa: F401
 # isort: split
 from mmdet.registry import MODELS, PARAM_SCHEDULERS
 from process_helpers import ROOT
+from schedule_helpers import build_schedulers
 
 CFG = osp.join(ROOT, 'configs/faster_rcnn')
 BASE = osp.join(CFG, 'faster-rcnn_r50-vicreg-pre_fpn_4xb2-70e_competition.py')
@@ -37,13 +38,8 @@ def epoch_lrs(config, iters_per_epoch: int = 1000) -> list:
     param = torch.zeros(1, requires_grad=True)
     wrapper = OptimWrapper(
         torch.optim.SGD([param], lr=cfg.optim_wrapper.optimizer.lr))
-    schedulers = []
-    for s in cfg.param_scheduler:
-        s = dict(s)
-        s.setdefault('end', epochs)  # as mmengine's Runner does
-        schedulers.append(PARAM_SCHEDULERS.build(
-            s, default_args=dict(optimizer=wrapper,
-                                 epoch_length=iters_per_epoch)))
+    schedulers = build_schedulers(PARAM_SCHEDULERS, cfg, wrapper, epochs,
+                                  iters_per_epoch)
     lrs = []
     for _ in range(epochs):
         for _ in range(iters_per_epoch):

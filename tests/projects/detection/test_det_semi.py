@@ -12,11 +12,11 @@ import sys
 
 import pytest
 import torch
-from det_helpers import fake_vicreg_checkpoint, make_split, write_image
+from det_helpers import (fake_vicreg_checkpoint, make_converted_splits,
+                         write_image)
 from mmengine.hooks import Hook
 from process_helpers import ROOT, free_port, run_ok
 
-from projects.detection.datasets.competition import convert_to_file
 from projects.launch import build_runner, load_config
 
 SEMI_DIR = osp.join(ROOT, 'configs', 'soft_teacher')
@@ -33,15 +33,7 @@ def data(tmp_path_factory):
     label-like files whose reading fails (garbage YAML/JSON)."""
     tmp = tmp_path_factory.mktemp('semi')
     root = tmp / 'labeled'
-    classes = ['cup or mug', 'dog', 'starfish']
-    make_split(str(root), 'training', range(1, 5), classes, seed=1,
-               size=(96, 128), max_boxes=2)
-    make_split(str(root), 'validation', range(30001, 30004), classes,
-               seed=2, size=(96, 128), max_boxes=2)
-    for split in ('training', 'validation'):
-        convert_to_file(str(root), split,
-                        str(root / 'annotations' / f'{split}.json'),
-                        strict=True, workers=0)
+    make_converted_splits(str(root), size=(96, 128))
     unlabeled = tmp / 'unlabeled'
     for i in range(6):
         write_image(str(unlabeled / 'images' / f'{i}.PNG'), 96 + 8 * i, 96,

@@ -13,6 +13,7 @@ import projects.vicreg  # noqa: F401
 # isort: split
 from mmpretrain.registry import PARAM_SCHEDULERS
 from process_helpers import ROOT
+from schedule_helpers import build_schedulers
 
 from projects.vicreg.reference import official_lr
 
@@ -36,13 +37,8 @@ def test_schedule_matches_official(config, world_size, base_lr, epochs):
     lr = base_lr * global_batch / cfg.auto_scale_lr.base_batch_size
     param = torch.zeros(1, requires_grad=True)
     wrapper = OptimWrapper(torch.optim.SGD([param], lr=lr))
-    schedulers = []
-    for s in cfg.param_scheduler:
-        s = dict(s)
-        s.setdefault('end', epochs)  # as mmengine's Runner does
-        schedulers.append(PARAM_SCHEDULERS.build(
-            s, default_args=dict(optimizer=wrapper,
-                                 epoch_length=iters_per_epoch)))
+    schedulers = build_schedulers(PARAM_SCHEDULERS, cfg, wrapper, epochs,
+                                  iters_per_epoch)
     total = epochs * iters_per_epoch
     got = []
     for _ in range(total):
