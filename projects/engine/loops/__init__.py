@@ -1,8 +1,6 @@
 from .exact_resume_loop import (ExactResumeTrainLoop, SeededBatch,
-                                SeededBatchSampler, SeededDataset, derive_seed,
-                                seed_everything)
+                                SeededBatchSampler, derive_seed)
 
 __all__ = [
-    'ExactResumeTrainLoop', 'SeededBatch', 'SeededBatchSampler',
-    'SeededDataset', 'derive_seed', 'seed_everything'
+    'ExactResumeTrainLoop', 'SeededBatch', 'SeededBatchSampler', 'derive_seed'
 ]

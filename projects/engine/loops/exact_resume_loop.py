@@ -23,26 +23,27 @@ deriving every random stream from counters the checkpoint already has
   ``torch`` (CPU and CUDA) generators are seeded from (seed, rank,
   iteration);
 - each batch of indices carries a seed from (seed, rank, epoch, position in
-  the epoch); the dataset wrapper seeds the worker's generators with it
-  before building the batch's samples (views), so the views do not depend on
-  which worker builds them, on the number of workers or on their history,
-  and differ from epoch to epoch;
+  the epoch) and seeds the generators of the process that builds the batch's
+  samples (views) when the DataLoader starts iterating it, so the views do
+  not depend on which worker builds them, on the number of workers or on
+  their history, and differ from epoch to epoch;
 - a run resumed mid-epoch skips the batches of indices already trained (the
   sampler is iterated, no image is loaded) and numbers the remaining batches
   from where it stopped.
 
 The sampler's order is mmengine's ``DefaultSampler`` (seed + epoch) and
 mmdet's ``AspectRatioBatchSampler`` is deterministic given it; both are kept.
+Only the batch sampler is wrapped: ``loader.dataset`` stays the user's
+dataset, so hooks that replace its pipeline (mmdet ``PipelineSwitchHook``,
+mmpretrain ``SwitchRecipeHook``) reach it as under ``EpochBasedTrainLoop``.
 """
-import random
-from typing import Iterator, List
+from typing import Iterator
 
 import numpy as np
-import torch
 from mmengine.dist import get_rank
 from mmengine.registry import LOOPS
-from mmengine.runner import EpochBasedTrainLoop
-from torch.utils.data import DataLoader, Dataset, get_worker_info
+from mmengine.runner import EpochBasedTrainLoop, set_random_seed
+from torch.utils.data import DataLoader
 
 _MAIN, _DATA = 0, 1  # stream tags, so main and data seeds never coincide
 
@@ -53,23 +54,29 @@ def derive_seed(*counters: int) -> int:
         [int(c) & 0xFFFFFFFF for c in counters]).generate_state(1)[0])
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python's ``random``, NumPy's global generator and torch."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)  # also every CUDA device
-
-
 class SeededBatch(list):
-    """A batch of dataset indices with the seed its samples are drawn
-    with (a ``list``, so every sampler-agnostic consumer still works)."""
+    """A batch of dataset indices with the seed its samples are drawn with
+    (a ``list``, so every sampler-agnostic consumer still works).
+
+    The DataLoader's fetcher builds the samples by iterating the batch
+    (``[dataset[i] for i in batch]``, or the dataset's ``__getitems__``),
+    in the process that builds them; iterating therefore seeds that
+    process's generators first. This needs no dataset wrapper. The main
+    process (``num_workers=0``) is not put back afterwards: the loop seeds
+    it again before every iteration.
+    """
 
     def __init__(self, indices, seed: int) -> None:
         super().__init__(indices)
         self.seed = seed
 
+    def __iter__(self) -> Iterator[int]:
+        set_random_seed(self.seed)
+        return super().__iter__()
+
     def __reduce__(self):  # sent to the workers through a queue
-        return SeededBatch, (list(self), self.seed)
+        # self[:] is a plain list: list(self) would seed this process
+        return SeededBatch, (self[:], self.seed)
 
 
 class SeededBatchSampler:
@@ -98,46 +105,8 @@ class SeededBatchSampler:
                                   derive_seed(seed, _DATA, rank, epoch, pos))
 
 
-class SeededDataset(Dataset):
-    """Builds each batch's samples with the batch's generators seeded.
-
-    In a worker the worker's generators are re-seeded; in the main process
-    (``num_workers=0``) their state is put back afterwards, so data loading
-    never shifts the model's random numbers. Attribute reads fall through to
-    the wrapped dataset (``metainfo``, ...)."""
-
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, idx):
-        return self.dataset[idx]
-
-    def __getitems__(self, batch: List[int]) -> list:
-        seed = getattr(batch, 'seed', None)
-        if seed is None:
-            return [self.dataset[i] for i in batch]
-        saved = None if get_worker_info() is not None else (
-            random.getstate(), np.random.get_state(), torch.get_rng_state())
-        seed_everything(seed)
-        try:
-            return [self.dataset[i] for i in batch]
-        finally:
-            if saved is not None:
-                random.setstate(saved[0])
-                np.random.set_state(saved[1])
-                torch.set_rng_state(saved[2])
-
-    def __getattr__(self, name):
-        if name == 'dataset':  # not set yet (unpickling)
-            raise AttributeError(name)
-        return getattr(self.dataset, name)
-
-
 def _rebuild(loader: DataLoader, loop) -> DataLoader:
-    """The same DataLoader over :class:`SeededDataset` and
+    """The same DataLoader (same dataset object) over
     :class:`SeededBatchSampler` (public constructor arguments only)."""
     if loader.batch_sampler is None:
         raise ValueError('ExactResumeTrainLoop needs a batched train '
@@ -156,7 +125,7 @@ def _rebuild(loader: DataLoader, loop) -> DataLoader:
     if hasattr(loader, 'in_order'):
         kwargs['in_order'] = loader.in_order
     return DataLoader(
-        SeededDataset(loader.dataset),
+        loader.dataset,
         batch_sampler=SeededBatchSampler(loader.batch_sampler, loop),
         **kwargs)
 
@@ -213,6 +182,6 @@ class ExactResumeTrainLoop(EpochBasedTrainLoop):
         self._epoch += 1
 
     def run_iter(self, idx, data_batch) -> None:
-        seed_everything(derive_seed(self.seed, _MAIN, get_rank(),
+        set_random_seed(derive_seed(self.seed, _MAIN, get_rank(),
                                     self._iter))
         super().run_iter(idx, data_batch)

@@ -3,12 +3,15 @@ mmengine Runner in this process; the end-to-end runs are in
 test_exact_resume.py and test_slurm.py)."""
 import os
 import os.path as osp
+import pickle
 import random
 import signal
 
 import numpy as np
 import pytest
 import torch
+from mmcv.transforms import BaseTransform
+from mmcv.transforms.builder import TRANSFORMS
 from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
@@ -16,7 +19,6 @@ from torch.utils.data import Dataset
 
 from projects.engine.loops.exact_resume_loop import (SeededBatch,
                                                      SeededBatchSampler,
-                                                     SeededDataset,
                                                      derive_seed)
 
 
@@ -54,13 +56,15 @@ class SendSignal(Hook):
             os.kill(os.getpid(), self.signum)
 
 
-def _runner(work_dir, hooks=(), loop='ExactResumeTrainLoop', resume=False):
+def _runner(work_dir, hooks=(), loop='ExactResumeTrainLoop', resume=False,
+            dataset=None, workers=0):
     import projects.engine  # noqa: F401  (registers hook and loop)
     torch.manual_seed(0)  # the model is built here, before Runner seeds
     return Runner(
         model=ToyModel(), work_dir=str(work_dir),
         train_dataloader=dict(
-            dataset=NoisyData(), batch_size=3, num_workers=0,
+            dataset=dataset or NoisyData(), batch_size=3,
+            num_workers=workers, persistent_workers=workers > 0,
             sampler=dict(type='DefaultSampler', shuffle=True),
             collate_fn=dict(type='default_collate')),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1,
@@ -158,18 +162,21 @@ def test_batch_sampler_skip_and_seeds():
     assert derive_seed(1, 2) != derive_seed(2, 1)
 
 
-def test_seeded_dataset_keeps_main_process_generators():
-    ds = SeededDataset(NoisyData())
+def test_seeded_batch_seeds_the_process_that_builds_it():
+    """Iterating a batch (what the DataLoader's fetcher does) seeds the
+    generators; pickling it for a worker does not."""
+    data = NoisyData()
+
+    def build(batch):
+        return [float(data[i]['inputs'][1]) for i in batch]
+
+    batch = SeededBatch([1, 2], seed=5)
     np.random.seed(0)
     state = np.random.get_state()[1].copy()
-    a = ds.__getitems__(SeededBatch([1, 2], seed=5))
+    sent = pickle.loads(pickle.dumps(batch))
     assert np.array_equal(np.random.get_state()[1], state)
-    b = ds.__getitems__(SeededBatch([1, 2], seed=5))
-    c = ds.__getitems__(SeededBatch([1, 2], seed=6))
-    assert all(torch.equal(x['inputs'], y['inputs']) for x, y in zip(a, b))
-    assert not all(torch.equal(x['inputs'], y['inputs'])
-                   for x, y in zip(a, c))
-    assert len(ds) == 12 and ds[3]['inputs'][0] == 3.0
+    assert type(sent) is SeededBatch and sent == [1, 2] and sent.seed == 5
+    assert build(batch) == build(sent) != build(SeededBatch([1, 2], 6))
 
 
 def test_resume_with_other_batch_size_is_refused(tmp_path, monkeypatch):
@@ -224,3 +231,86 @@ def test_every_training_config_survives_time_limits():
                 not timeout or timeout >= 1800:
             missing.append(osp.relpath(path, root))
     assert missing == []
+
+
+# ------------------------------------------- dataset hooks under the loop
+class PipelineData(Dataset):
+    """Samples go through ``self.pipeline``, as mmengine datasets do."""
+
+    def __init__(self):
+        from mmcv.transforms import Compose
+        self.pipeline = Compose([])
+
+    def __len__(self):
+        return 12
+
+    def __getitem__(self, i):
+        x = torch.tensor([float(i), float(np.random.rand())])
+        return self.pipeline(dict(inputs=x))
+
+
+@TRANSFORMS.register_module(force=True)
+class NegateInputs(BaseTransform):
+    """The augmentation switched to: every input negative."""
+
+    def transform(self, results):
+        results['inputs'] = -results['inputs'] - 1
+        return results
+
+
+class RecordInputs(Hook):
+    """Keeps the first input column of every batch, per epoch."""
+
+    def __init__(self):
+        self.seen = {}
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        self.seen.setdefault(runner.epoch, []).append(
+            data_batch['inputs'][:, 0].clone())
+
+
+def _switch_runner(work_dir, loop, dataset, hooks=(), **kwargs):
+    from mmdet.engine.hooks import PipelineSwitchHook
+    switch = PipelineSwitchHook(switch_epoch=1,
+                                switch_pipeline=[dict(type='NegateInputs')])
+    return _runner(work_dir, [switch, *hooks], loop=loop, dataset=dataset,
+                   **kwargs)
+
+
+@pytest.mark.parametrize('workers', [0, 1])
+def test_pipeline_switch_reaches_the_dataset(tmp_path, workers):
+    """mmdet's PipelineSwitchHook changes the augmentation under
+    ExactResumeTrainLoop as under EpochBasedTrainLoop (also in persistent
+    workers), and the loader's dataset is the user's object."""
+    for loop in ('EpochBasedTrainLoop', 'ExactResumeTrainLoop'):
+        record = RecordInputs()
+        runner = _switch_runner(tmp_path / loop, loop, PipelineData(),
+                                [record], workers=workers)
+        dataset = runner.train_dataloader.dataset
+        assert type(dataset) is PipelineData, loop  # no wrapper layer
+        runner.train()
+        assert runner.train_dataloader.dataset is dataset
+        assert isinstance(dataset.pipeline.transforms[0], NegateInputs)
+        negative = {e: [bool((x < 0).all()) for x in xs]
+                    for e, xs in record.seen.items()}
+        assert negative == {0: [False] * 4, 1: [True] * 4, 2: [True] * 4}, \
+            loop
+
+
+def test_pipeline_switch_resume_is_exact(tmp_path, monkeypatch):
+    """Stopped in the epoch after the switch and resumed: same weights as
+    the uninterrupted run."""
+    monkeypatch.delenv('SLURM_JOB_ID', raising=False)
+    loop = 'ExactResumeTrainLoop'
+    ref = _switch_runner(tmp_path / 'ref', loop, PipelineData())
+    ref.train()
+    work = tmp_path / 'run'
+    stopped = _switch_runner(work, loop, PipelineData(),
+                             [SendSignal(6, signal.SIGTERM)])
+    with pytest.raises(SystemExit):
+        stopped.train()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    resumed = _switch_runner(work, loop, PipelineData(), resume=True)
+    resumed.train()
+    assert all(torch.equal(a, b)
+               for a, b in zip(_weights(ref), _weights(resumed)))
