@@ -13,9 +13,11 @@ extension point; nothing in site-packages is edited:
 - :mod:`.hue`: numpy 2 safe ``mmcv.adjust_hue`` (used by every SSL view).
 - :mod:`.mmcv_ops`: an import hook that serves ``mmcv._ext`` on torchvision's
   kernels when no compiled mmcv is installed (``mmcv-lite`` is enough).
-- :mod:`.atomic_io`: checkpoints and ``last_checkpoint`` are written to a
-  temporary file and renamed (mmengine ``register_backend``), so a kill or a
-  full disk never leaves a truncated checkpoint under its real name.
+- :mod:`.atomic_io`: checkpoints are written to a temporary file and renamed
+  (mmengine ``register_backend``), so a kill or a full disk never leaves a
+  truncated checkpoint under its real name. ``last_checkpoint`` is atomic
+  when ``PreemptionHook`` writes it, not when mmengine's ``CheckpointHook``
+  does (plain ``open()``, outside the file backends).
 """
 # First, so that nothing imports mmcv.ops before mmcv._ext can be served.
 from .mmcv_ops import MissingCompiledOpError, install_ext_finder, ops_backend

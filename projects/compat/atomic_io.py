@@ -1,4 +1,5 @@
-"""Atomic writes for local files (checkpoints, ``last_checkpoint``).
+"""Atomic writes for local files (checkpoints and the files
+``PreemptionHook`` writes).
 
 mmengine's ``LocalBackend.put`` opens the final path and writes into it, so a
 process killed (or a disk filling up) mid-save leaves a truncated checkpoint
@@ -6,7 +7,15 @@ under the real name. This backend writes to a temporary file in the same
 folder, fsyncs it and renames it over the target (``os.replace`` is atomic on
 POSIX): a reader sees the old file or the complete new one, never a torn one.
 Registered with mmengine's documented ``register_backend`` for the local
-prefix, so ``save_checkpoint`` and ``CheckpointHook`` use it unchanged.
+prefix, so ``save_checkpoint`` and ``CheckpointHook``'s checkpoints use it
+unchanged. ``CheckpointHook`` writes ``last_checkpoint`` itself with
+``open()``, outside any backend, so that small file is not atomic (it is
+written after its checkpoint is complete); ``PreemptionHook`` writes it with
+:func:`atomic_write`.
+
+The result is the file ``open()`` would give: a new file gets ``0666 &
+~umask``, an overwritten one keeps its mode, and a symlink stays a link (its
+target is replaced).
 
 A process killed during the write (``kill -9``, the node going down) cannot
 remove its temporary file; :func:`remove_orphan_temporaries` deletes such
@@ -15,14 +24,15 @@ files at the next start (``PreemptionHook`` calls it on the work dir).
 import os
 import os.path as osp
 import re
-import tempfile
+import secrets
+import stat
 from pathlib import Path
-from typing import List, Union
+from typing import List, Tuple, Union
 
 from mmengine.fileio.backends import LocalBackend, register_backend
 
 _SUFFIX = '.tmp'
-# '.<target name>.<mkstemp's 8 random characters>.tmp'
+# '.<target name>.<8 random characters>.tmp'
 _TEMPORARY = re.compile(r'^\.(?P<target>.+)\.[a-z0-9_]{8}\.tmp$')
 
 
@@ -45,19 +55,33 @@ def remove_orphan_temporaries(folder: Union[str, Path]) -> List[str]:
     return removed
 
 
+def _create_temporary(target: str) -> Tuple[int, str]:
+    """Open a new temporary file beside ``target``; mode 0666 & ~umask as
+    for any new file (``mkstemp`` would force 0600)."""
+    folder, name = osp.split(target)
+    while True:
+        tmp = osp.join(folder, f'.{name}.{secrets.token_hex(4)}{_SUFFIX}')
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                           0o666), tmp
+        except FileExistsError:
+            continue
+
+
 def atomic_write(data: bytes, filepath: Union[str, Path]) -> None:
     """Write ``data`` to ``filepath`` all-or-nothing."""
-    filepath = str(filepath)
-    folder = osp.dirname(osp.abspath(filepath))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        dir=folder, prefix=f'.{osp.basename(filepath)}.', suffix=_SUFFIX)
+    # through symlinks: replace the link's target, the link stays a link
+    target = osp.realpath(filepath)
+    os.makedirs(osp.dirname(target), exist_ok=True)
+    fd, tmp = _create_temporary(target)
     try:
         with os.fdopen(fd, 'wb') as f:
+            if osp.exists(target):  # overwriting keeps the mode
+                os.fchmod(fd, stat.S_IMODE(os.stat(target).st_mode))
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, filepath)
+        os.replace(tmp, target)
     except BaseException:
         if osp.exists(tmp):
             os.remove(tmp)

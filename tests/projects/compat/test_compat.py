@@ -284,6 +284,55 @@ def test_failed_checkpoint_save_keeps_previous_file(tmp_path, monkeypatch):
     assert torch.equal(ckpt['state_dict']['w'], torch.ones(3))
 
 
+def _save(path, value):
+    from mmengine.runner.checkpoint import save_checkpoint
+    save_checkpoint({'state_dict': {'w': torch.full((2, ), value)}},
+                    str(path))
+
+
+def _mode(path):
+    return os.stat(path).st_mode & 0o7777
+
+
+@pytest.mark.parametrize('umask', [0o022, 0o077, 0o002])
+def test_new_checkpoint_gets_the_umask_mode(tmp_path, umask):
+    """As mmengine's open(): 0666 & ~umask, not mkstemp's 0600."""
+    old = os.umask(umask)
+    try:
+        _save(tmp_path / 'epoch_1.pth', 1.)
+    finally:
+        os.umask(old)
+    assert _mode(tmp_path / 'epoch_1.pth') == 0o666 & ~umask
+
+
+def test_overwritten_checkpoint_keeps_its_mode(tmp_path):
+    path = tmp_path / 'epoch_1.pth'
+    _save(path, 1.)
+    path.chmod(0o640)
+    _save(path, 2.)
+    assert _mode(path) == 0o640
+    ckpt = CheckpointLoader.load_checkpoint(str(path))
+    assert torch.equal(ckpt['state_dict']['w'], torch.full((2, ), 2.))
+
+
+def test_checkpoint_written_through_a_symlink(tmp_path):
+    """The link stays a link; its target gets the new data, atomically
+    (no temporary left beside the link or the target)."""
+    store, work = tmp_path / 'store', tmp_path / 'work'
+    store.mkdir(), work.mkdir()
+    target, link = store / 'epoch_1.pth', work / 'epoch_1.pth'
+    _save(target, 1.)
+    target.chmod(0o604)
+    link.symlink_to(target)
+    _save(link, 2.)
+    assert link.is_symlink() and link.resolve() == target
+    assert _mode(target) == 0o604
+    ckpt = CheckpointLoader.load_checkpoint(str(link))
+    assert torch.equal(ckpt['state_dict']['w'], torch.full((2, ), 2.))
+    assert [p.name for p in store.iterdir()] == ['epoch_1.pth']
+    assert [p.name for p in work.iterdir()] == ['epoch_1.pth']
+
+
 def test_source_build_shows_progress(tmp_path, capsys):
     """--mmcv-from-source prints files compiled of total and elapsed time
     (ninja's [k/n] lines, or one compiler command per file without ninja)
