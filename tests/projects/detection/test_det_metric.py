@@ -74,6 +74,26 @@ def make_predictions(items, seed=0):
     return preds
 
 
+def reference_eval(root, preds, max_dets=None):
+    """pycocotools' COCOeval of ``preds`` and its summary text."""
+    gt, cat_id = reference_gt(osp.join(root, 'validation'))
+    dets = []
+    for n, (b, s, lab) in preds.items():
+        for box, score, label in zip(b.tolist(), s.tolist(), lab.tolist()):
+            dets.append(dict(image_id=n, category_id=cat_id[CLASSES[label]],
+                             bbox=[box[0], box[1], box[2] - box[0],
+                                   box[3] - box[1]], score=score))
+    with contextlib.redirect_stdout(io.StringIO()):
+        ref = RefCOCOeval(gt, gt.loadRes(dets), 'bbox')
+        if max_dets is not None:
+            ref.params.maxDets = list(max_dets)
+        ref.evaluate()
+        ref.accumulate()
+    with contextlib.redirect_stdout(io.StringIO()) as text:
+        ref.summarize()
+    return ref, text.getvalue()
+
+
 def run_metric(ann_file, items, preds, **kwargs):
     metric = CompetitionCocoMetric(ann_file=ann_file, classwise=True,
                                    **kwargs)
@@ -105,21 +125,7 @@ def test_equals_pycocotools(split, tmp_path):
     preds = make_predictions(items)
     metrics = run_metric(ann, items, preds)
 
-    gt, cat_id = reference_gt(osp.join(root, 'validation'))
-    dets = []
-    for n, (b, s, lab) in preds.items():
-        for box, score, label in zip(b.tolist(), s.tolist(), lab.tolist()):
-            dets.append(dict(image_id=n, category_id=cat_id[CLASSES[label]],
-                             bbox=[box[0], box[1], box[2] - box[0],
-                                   box[3] - box[1]], score=score))
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        ref = RefCOCOeval(gt, gt.loadRes(dets), 'bbox')
-        ref.evaluate()
-        ref.accumulate()
-    with contextlib.redirect_stdout(io.StringIO()) as text:
-        ref.summarize()
-    ref_text = text.getvalue()
+    ref, ref_text = reference_eval(root, preds)
 
     ours = [metrics['coco/' + k] for k in STAT_NAMES]
     assert len(ours) == 12
@@ -164,3 +170,31 @@ def test_perfect_and_empty_predictions(split):
                  np.zeros(0, np.int64)) for n in items}
     m = run_metric(ann, items, empty)
     assert m['coco/bbox_mAP'] == 0 and m['coco/bbox_AR@100'] == 0
+
+
+@pytest.mark.parametrize('metric', ['bbox', ['bbox'], ('bbox', )])
+def test_metric_as_str_list_or_tuple(metric):
+    assert CompetitionCocoMetric(metric=metric).metrics == ['bbox']
+
+
+@pytest.mark.parametrize('metric', ['segm', ('bbox', 'segm'), []])
+def test_other_metrics_are_refused(metric):
+    with pytest.raises(ValueError, match='bbox only'):
+        CompetitionCocoMetric(metric=metric)
+
+
+def test_ar_keys_follow_proposal_nums(split, tmp_path):
+    """maxDets (1, 5, 20): the AR keys say @1/@5/@20 and hold pycocotools'
+    numbers for those maxDets; the summary file shows them too."""
+    root, ann, items = split
+    preds = make_predictions(items, seed=1)
+    metrics = run_metric(ann, items, preds, proposal_nums=(1, 5, 20))
+    ref, ref_text = reference_eval(root, preds, max_dets=(1, 5, 20))
+    names = ['bbox_AR@1', 'bbox_AR@5', 'bbox_AR@20', 'bbox_AR_s@20',
+             'bbox_AR_m@20', 'bbox_AR_l@20']
+    ours = [metrics['coco/' + k] for k in names]
+    np.testing.assert_allclose(ours, ref.stats[6:], rtol=0, atol=1e-12)
+    assert not any(k.endswith('@100') for k in metrics)
+    write_results(metrics, str(tmp_path))
+    assert (tmp_path / 'validation_results.txt').read_text() == (
+        'IoU metric: bbox\n' + ref_text)

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import os.path as osp
+import re
 import tempfile
 from collections import OrderedDict
 from typing import Dict, List, Sequence
@@ -28,31 +29,49 @@ from mmdet.registry import METRICS
 from mmengine.fileio import load
 from mmengine.logging import MMLogger
 
-# Index in COCOeval.stats -> metric name; (ap, iou, area, maxDets) for text.
-STAT_NAMES = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'bbox_mAP_s',
-              'bbox_mAP_m', 'bbox_mAP_l', 'bbox_AR@1', 'bbox_AR@10',
-              'bbox_AR@100', 'bbox_AR_s@100', 'bbox_AR_m@100',
-              'bbox_AR_l@100')
-_STAT_LAYOUT = ((1, None, 'all', 100), (1, .5, 'all', 100),
-                (1, .75, 'all', 100), (1, None, 'small', 100),
-                (1, None, 'medium', 100), (1, None, 'large', 100),
-                (0, None, 'all', 1), (0, None, 'all', 10),
-                (0, None, 'all', 100), (0, None, 'small', 100),
-                (0, None, 'medium', 100), (0, None, 'large', 100))
+DEFAULT_MAX_DETS = (1, 10, 100)  # pycocotools' COCOeval
+
+
+def stat_names(max_dets: Sequence[int] = DEFAULT_MAX_DETS) -> tuple:
+    """Index in ``COCOeval.stats`` -> metric name; the AR names carry the
+    ``maxDets`` they were computed with (``proposal_nums``)."""
+    small, mid, large = max_dets
+    return ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'bbox_mAP_s',
+            'bbox_mAP_m', 'bbox_mAP_l', f'bbox_AR@{small}', f'bbox_AR@{mid}',
+            f'bbox_AR@{large}', f'bbox_AR_s@{large}', f'bbox_AR_m@{large}',
+            f'bbox_AR_l@{large}')
+
+
+STAT_NAMES = stat_names()
+
+
+def _stat_layout(max_dets: Sequence[int]) -> tuple:
+    """(ap, iou, area, maxDets) of each stat, as ``summarize()`` computes
+    them: its first AP always uses maxDets=100, the others the third."""
+    small, mid, large = max_dets
+    return ((1, None, 'all', 100), (1, .5, 'all', large),
+            (1, .75, 'all', large), (1, None, 'small', large),
+            (1, None, 'medium', large), (1, None, 'large', large),
+            (0, None, 'all', small), (0, None, 'all', mid),
+            (0, None, 'all', large), (0, None, 'small', large),
+            (0, None, 'medium', large), (0, None, 'large', large))
+
+
 PER_CLASS_PREFIX = 'bbox_AP/'
 
 
-def format_summary(stats: Sequence[float]) -> str:
-    """The 12 stats in the layout of pycocotools ``COCOeval.summarize()``
-    (default parameters), one line each, ending with a newline."""
+def format_summary(stats: Sequence[float],
+                   max_dets: Sequence[int] = DEFAULT_MAX_DETS) -> str:
+    """The 12 stats in the layout of pycocotools ``COCOeval.summarize()``,
+    one line each, ending with a newline."""
     assert len(stats) == 12, len(stats)
     lines = []
-    for value, (ap, iou, area, max_dets) in zip(stats, _STAT_LAYOUT):
+    for value, (ap, iou, area, dets) in zip(stats, _stat_layout(max_dets)):
         title = 'Average Precision' if ap == 1 else 'Average Recall'
         kind = '(AP)' if ap == 1 else '(AR)'
         iou_str = '0.50:0.95' if iou is None else f'{iou:0.2f}'
         lines.append(f' {title:<18} {kind} @[ IoU={iou_str:<9} | '
-                     f'area={area:>6s} | maxDets={max_dets:>3d} ] = '
+                     f'area={area:>6s} | maxDets={dets:>3d} ] = '
                      f'{value:0.3f}')
     return '\n'.join(lines) + '\n'
 
@@ -64,13 +83,19 @@ class CompetitionCocoMetric(CocoMetric):
     Returns ``bbox_mAP``, ``bbox_mAP_50``, ``bbox_mAP_75``, ``bbox_mAP_s/m/l``
     (mmdet's names), ``bbox_AR@1/10/100``, ``bbox_AR_s/m/l@100``, unrounded,
     and with ``classwise=True`` ``bbox_AP/<class name>`` (NaN for a class
-    without ground truth).
+    without ground truth). Other ``proposal_nums`` (COCOeval's maxDets)
+    rename the AR keys after them, as mmdet's ``CocoMetric`` names its
+    proposal recalls.
     """
 
-    def __init__(self, metric='bbox', proposal_nums=(1, 10, 100),
+    def __init__(self, metric='bbox', proposal_nums=DEFAULT_MAX_DETS,
                  **kwargs) -> None:
-        if metric not in ('bbox', ['bbox']):
+        metrics = [metric] if isinstance(metric, str) else list(metric)
+        if metrics != ['bbox']:
             raise ValueError('CompetitionCocoMetric evaluates bbox only')
+        if len(proposal_nums) != 3:  # COCOeval.summarize reads three
+            raise ValueError(f'proposal_nums needs 3 maxDets values, got '
+                             f'{proposal_nums!r}')
         super().__init__(metric='bbox', proposal_nums=proposal_nums, **kwargs)
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
@@ -98,9 +123,12 @@ class CompetitionCocoMetric(CocoMetric):
         coco_eval = self.evaluate_dets(dets)
         with contextlib.redirect_stdout(io.StringIO()):
             coco_eval.summarize()
-        logger.info('\n' + format_summary(coco_eval.stats))
+        logger.info('\n' + format_summary(coco_eval.stats,
+                                          self.proposal_nums))
         metrics = OrderedDict(
-            (name, float(v)) for name, v in zip(STAT_NAMES, coco_eval.stats))
+            (name, float(v))
+            for name, v in zip(stat_names(self.proposal_nums),
+                               coco_eval.stats))
         if self.classwise:
             for name, ap in self.per_class_ap(coco_eval).items():
                 metrics[PER_CLASS_PREFIX + name] = ap
@@ -151,18 +179,17 @@ def write_results(metrics: Dict[str, float], out_dir: str,
     (``per_class_ap.md`` and ``.csv``) and all metrics (``metrics.json``,
     NaN -> null) under ``out_dir``. Returns the paths; writes nothing when
     ``metrics`` lacks the 12 stats of :class:`CompetitionCocoMetric`."""
-    last = STAT_NAMES[-1]
-    prefix = next((k[:-len(last)] for k in metrics if k.endswith(last)),
-                  None)
-    if prefix is None:
+    max_dets, prefix = _find_max_dets(metrics)
+    if max_dets is None:
         return []
-    keys = [prefix + n for n in STAT_NAMES]
+    keys = [prefix + n for n in stat_names(max_dets)]
     if not all(k in metrics for k in keys):
         return []
     os.makedirs(out_dir, exist_ok=True)
     paths = [osp.join(out_dir, summary_file)]
     with open(paths[-1], 'w') as f:
-        f.write(SUMMARY_HEADER + format_summary([metrics[k] for k in keys]))
+        f.write(SUMMARY_HEADER +
+                format_summary([metrics[k] for k in keys], max_dets))
     per_class = [(k[len(prefix + PER_CLASS_PREFIX):], v)
                  for k, v in metrics.items()
                  if k.startswith(prefix + PER_CLASS_PREFIX)]
@@ -185,6 +212,16 @@ def write_results(metrics: Dict[str, float], out_dir: str,
         json.dump({k: _json_number(v) for k, v in metrics.items()}, f,
                   indent=2)
     return paths
+
+
+def _find_max_dets(metrics: Dict[str, float]) -> tuple:
+    """(maxDets, key prefix) read back from the AR names (``coco/bbox_AR@1``,
+    ``@10``, ``@100``, ...); (None, None) if there are not three."""
+    found = [re.fullmatch(r'(.*)bbox_AR@(\d+)', k) for k in metrics]
+    found = [m for m in found if m]
+    if len(found) != 3 or len({m.group(1) for m in found}) != 1:
+        return None, None
+    return tuple(int(m.group(2)) for m in found), found[0].group(1)
 
 
 def _json_number(v):
