@@ -15,11 +15,12 @@ Opt-in for a file you trust: ``VICREG_DET_TRUST_CHECKPOINTS=1`` loads with
 import os
 import os.path as osp
 import pickle
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
+from mmengine.optim.scheduler import OneCycleParamScheduler
 from mmengine.runner.checkpoint import CheckpointLoader
 
 TRUST_ENV_VAR = 'VICREG_DET_TRUST_CHECKPOINTS'
@@ -32,19 +33,54 @@ class UntrustedCheckpointError(pickle.UnpicklingError):
 _BUILTIN_STATISTICS = ('min', 'max', 'current', 'mean')
 
 
-def _history_buffer_getattr(obj: Any, name: str) -> Any:
+class _StaticMethodsOf:
+    """Stands for a class whose static methods a checkpoint pickles.
+
+    torch.save (pickle protocol 2) writes a static method as
+    ``getattr(<class>, '<name>')``; allowing the class itself would also
+    let a pickle instantiate it, so the class's name resolves to this
+    stand-in, which only :func:`_restricted_getattr` can read (the listed
+    names) and which cannot be called or instantiated.
+    """
+
+    def __init__(self, cls: type, names: Tuple[str, ...]) -> None:
+        self.cls, self.names = cls, names
+
+    @property
+    def path(self) -> str:
+        return f'{self.cls.__module__}.{self.cls.__qualname__}'
+
+    def __repr__(self) -> str:
+        return self.path
+
+    def __call__(self, *args, **kwargs):  # a pickle's REDUCE
+        raise UntrustedCheckpointError(
+            f'{self.path} may not be instantiated in a checkpoint')
+
+
+# mmengine's OneCycle schedulers keep their annealing function in their
+# state_dict (``anneal_func``), so every runner checkpoint of a run that
+# used OneCycleLR / OneCycleParamScheduler (and subclasses) holds it.
+_ONE_CYCLE = _StaticMethodsOf(OneCycleParamScheduler,
+                              ('_annealing_cos', '_annealing_linear'))
+
+
+def _restricted_getattr(obj: Any, name: str) -> Any:
     """Stand-in for ``builtins.getattr`` inside checkpoints.
 
     ``HistoryBuffer`` pickles its statistics methods as
-    ``getattr(HistoryBuffer, 'mean')``; a general ``getattr`` would let a
-    pickle reach any attribute (e.g. ``ndarray.tofile``), so only that
-    pattern is allowed.
+    ``getattr(HistoryBuffer, 'mean')``, the OneCycle schedulers their
+    annealing function as ``getattr(OneCycleParamScheduler,
+    '_annealing_cos')``; a general ``getattr`` would let a pickle reach any
+    attribute (e.g. ``ndarray.tofile``), so only these are allowed.
     """
     # _statistics_methods is only filled by the first HistoryBuffer(), so a
     # fresh process (e.g. tools/test.py) also needs the built-in names.
     if obj is HistoryBuffer and (name in _BUILTIN_STATISTICS
                                  or name in HistoryBuffer._statistics_methods):
         return getattr(obj, name)
+    if isinstance(obj, _StaticMethodsOf) and name in obj.names:
+        return getattr(obj.cls, name)
     raise UntrustedCheckpointError(
         f'getattr({obj!r}, {name!r}) is not allowed in a checkpoint')
 
@@ -67,7 +103,8 @@ def _numpy_globals() -> list:
 
 ALLOWED_GLOBALS = [
     HistoryBuffer,
-    (_history_buffer_getattr, 'builtins.getattr'),
+    (_restricted_getattr, 'builtins.getattr'),
+    (_ONE_CYCLE, _ONE_CYCLE.path),
     *_numpy_globals(),
 ]
 
@@ -90,11 +127,17 @@ def safe_torch_load(file: Any, map_location: Optional[Any] = 'cpu') -> Any:
                 file, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         name = file if isinstance(file, (str, os.PathLike)) else '<stream>'
+        # what follows torch's 'WeightsUnpickler error:' names the refused
+        # global; the message's first line is generic
+        text = str(err)
+        _, found, rest = text.partition('WeightsUnpickler error:')
+        detail = ' '.join(rest.split('Check the documentation')[0].split()
+                          if found else text.splitlines()[:1])
         raise UntrustedCheckpointError(
             f'Refusing to load checkpoint {name}: it contains objects '
             f'outside the allow-list of tensors, numpy arrays and mmengine '
             f'log buffers, so loading it could run arbitrary code.\n'
-            f'Detail: {str(err).splitlines()[0]}\n'
+            f'Detail: {detail}\n'
             f'If you trust this file, set {TRUST_ENV_VAR}=1 and retry.'
         ) from None
 

@@ -14,6 +14,7 @@ import pytest
 import torch
 import torch.nn as nn
 from fault_helpers import DiskFullFile, RunsCode
+from mmengine.optim.scheduler import OneCycleParamScheduler
 from mmengine.runner import CheckpointLoader, load_checkpoint
 from process_helpers import ROOT
 
@@ -106,7 +107,7 @@ class _ToyModel(nn.Module):
         return dict(loss=loss)
 
 
-def _runner(work_dir, max_epochs, resume):
+def _runner(work_dir, max_epochs, resume, param_scheduler=None):
     from mmengine.runner import Runner
     gen = torch.Generator().manual_seed(0)
     data = [(torch.randn(4, generator=gen), torch.randn((), generator=gen))
@@ -118,6 +119,7 @@ def _runner(work_dir, max_epochs, resume):
             dataset=data, sampler=dict(type='DefaultSampler', shuffle=False),
             batch_size=4, collate_fn=lambda batch: batch),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)),
+        param_scheduler=param_scheduler,
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1),
                            logger=dict(type='LoggerHook', interval=1)),
@@ -141,6 +143,79 @@ def test_runner_checkpoint_resumes_under_current_torch(tmp_path):
     assert osp.isfile(tmp_path / 'epoch_3.pth')
     # the optimizer momentum came back from the checkpoint
     assert second.optim_wrapper.optimizer.state
+
+
+# constructor arguments of each of mmengine's parameter schedulers (the
+# *LR and *Momentum variants take the same ones)
+_SCHEDULER_ARGS = dict(
+    Constant={}, CosineAnnealing=dict(T_max=4, eta_min=0.),
+    CosineRestart=dict(periods=[2, 2], restart_weights=[1, .5], eta_min=0.),
+    Exponential=dict(gamma=.9), Linear={}, MultiStep=dict(milestones=[1, 2]),
+    OneCycle=dict(eta_max=0.5, total_steps=6), Poly={}, ReduceOnPlateau={},
+    Step=dict(step_size=2))
+
+
+def test_every_param_scheduler_state_loads(tmp_path):
+    """The state of each of mmengine's registered parameter schedulers, as a
+    runner checkpoint holds it, loads under the allow-list."""
+    from mmengine.registry import PARAM_SCHEDULERS
+    from mmengine.runner.checkpoint import save_checkpoint
+    states = {}
+    for name, cls in PARAM_SCHEDULERS.module_dict.items():
+        kind = re.sub(r'(LR|Momentum|ParamScheduler)$', '', name)
+        args = dict(_SCHEDULER_ARGS[kind])  # KeyError: a new scheduler
+        if name.endswith('ParamScheduler'):
+            args['param_name'] = 'lr'
+        optimizer = torch.optim.SGD(nn.Linear(2, 1).parameters(), lr=.1,
+                                    momentum=.9)
+        scheduler = cls(optimizer, **args)
+        optimizer.step(), scheduler.step()
+        states[name] = scheduler.state_dict()
+    assert {'OneCycleLR', 'OneCycleParamScheduler'} <= set(states)
+    path = str(tmp_path / 'schedulers.pth')
+    save_checkpoint({'param_schedulers': list(states.values())}, path)
+    loaded = CheckpointLoader.load_checkpoint(path)['param_schedulers']
+    for want, got in zip(states.values(), loaded):
+        assert got.keys() == want.keys()
+        assert got.get('anneal_func') is want.get('anneal_func')
+
+
+def test_one_cycle_runner_checkpoint_resumes(tmp_path):
+    """A run with OneCycleLR resumes from its checkpoint and continues the
+    schedule where it stopped."""
+    # end=6: the default end is the first run's last iteration (4)
+    one_cycle = [dict(type='OneCycleLR', eta_max=0.05, total_steps=6,
+                      end=6, by_epoch=False, anneal_strategy=s)
+                 for s in ('cos', 'linear')]
+    _runner(tmp_path, max_epochs=2, resume=False,
+            param_scheduler=one_cycle).train()
+    second = _runner(tmp_path, max_epochs=3, resume=True,
+                     param_scheduler=one_cycle)
+    second.train()
+    assert second.iter == 6
+    assert [s.last_step for s in second.param_schedulers] == [5, 5]
+
+
+@pytest.mark.parametrize('payload', [
+    (OneCycleParamScheduler, (None, 'lr')),
+    (getattr, (OneCycleParamScheduler, 'step')),
+    (getattr, (OneCycleParamScheduler, '__init__')),
+])
+def test_one_cycle_allowance_is_narrow(tmp_path, payload):
+    """Only the two annealing functions may be read from the OneCycle
+    class; it cannot be instantiated, nor other attributes reached."""
+
+    class _Payload:
+
+        def __reduce__(self):
+            return payload
+
+    path = str(tmp_path / 'one_cycle.pth')
+    torch.save({'param_schedulers': [{'x': _Payload()}]}, path)
+    with pytest.raises(UntrustedCheckpointError,
+                       match=r'Detail: .*OneCycleParamScheduler.* (may not '
+                       r'be instantiated|is not allowed)'):
+        CheckpointLoader.load_checkpoint(path)
 
 
 # ---------------------------------------------------------- numpy 2 + hue
@@ -182,7 +257,7 @@ def test_color_jitter_view_runs_with_numpy2():
 BUILD_AND_TRAIN = textwrap.dedent('''
     import sys
     if sys.argv[1] == 'compat':
-        import projects  # noqa: F401
+        import projects.compat  # noqa: F401
     else:  # only the mmcv ops fix (mmcv-lite), loaded without the package
         import importlib.util
         spec = importlib.util.spec_from_file_location(
@@ -210,6 +285,8 @@ BUILD_AND_TRAIN = textwrap.dedent('''
 
 def _run_with_fake_transformers(site, mode):
     env = dict(os.environ, PYTHONPATH=f'{site}{os.pathsep}{ROOT}')
+    if mode == 'plain':  # the start-up hook would apply projects.compat
+        env['VICREG_DET_STARTUP_HOOK'] = '0'
     return subprocess.run([sys.executable, '-c', BUILD_AND_TRAIN, mode],
                           env=env, capture_output=True, text=True, cwd=ROOT)
 
