@@ -13,7 +13,7 @@ os.environ['PYTHONPATH'] = ROOT + (
     os.pathsep + os.environ['PYTHONPATH'] if os.environ.get('PYTHONPATH')
     else '')
 
-import projects  # noqa: E402,F401  (compatibility fixes first)
+import projects.compat  # noqa: E402,F401  (compatibility fixes first)
 
 # isort: split
 

@@ -29,7 +29,7 @@ import os
 import os.path as osp
 import sys
 
-import projects  # noqa: F401  (compatibility fixes first)
+import projects.compat  # noqa: F401  (compatibility fixes first)
 
 # isort: split
 

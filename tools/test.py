@@ -10,7 +10,7 @@ checkpoint (``model.semi_test_cfg.predict_on='teacher'``).
 import argparse
 import os.path as osp
 
-import projects  # noqa: F401  (compatibility fixes first)
+import projects.compat  # noqa: F401  (compatibility fixes first)
 
 # isort: split
 from mmengine.config import DictAction

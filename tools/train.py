@@ -18,7 +18,7 @@ class _EarlySignals:
 
 # before the slow imports below (hence E402)
 signal.signal(signal.SIGUSR1, _EarlySignals())
-import projects  # noqa: E402,F401  (compatibility fixes first)
+import projects.compat  # noqa: E402,F401  (compatibility fixes first)
 
 # isort: split
 from mmengine.config import DictAction  # noqa: E402

@@ -12,6 +12,7 @@
 Hooks are registered in mmengine's root registry, which the ``mmpretrain``
 and ``mmdet`` child registries fall back to.
 """
+from .. import compat  # noqa: F401  (compatibility fixes first)
 from .hooks import (ChannelsLastHook, NonFiniteLossError, NonFiniteLossHook,
                     PreemptionHook)
 from .loops import ExactResumeTrainLoop

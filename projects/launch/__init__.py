@@ -11,6 +11,9 @@ import os.path as osp
 import subprocess
 from typing import Optional
 
+from .. import compat  # noqa: F401  (compatibility fixes first)
+
+# isort: split
 import torch
 from mmengine.config import Config, ConfigDict
 

@@ -123,7 +123,7 @@ def test_dump_sees_a_changed_value(tmp_path):
 
 
 if __name__ == '__main__':
-    import projects  # noqa: F401  (compatibility fixes first)
+    import projects.compat  # noqa: F401  (compatibility fixes first)
     for config in sys.argv[1:] or all_configs():
         config = osp.relpath(osp.abspath(config), ROOT)
         path = dump_path(config)

@@ -16,7 +16,7 @@ import sys
 
 import torch
 
-import projects  # noqa: F401
+import projects.compat  # noqa: F401
 
 # isort: split
 import mmcv_ops_goldens as goldens

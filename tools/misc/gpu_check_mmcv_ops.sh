@@ -30,7 +30,7 @@ python -m pip install -q --no-index --no-deps --target /tmp/site-lite \
     .gpu/mmcv_lite-2.1.0-*.whl
 data=$OUT/demo_data
 timeout 200 env PYTHONPATH="/tmp/site-lite:$PYTHONPATH" bash -c "
-  python -c 'import projects; from projects.compat import ops_backend; \
+  python -c 'from projects.compat import ops_backend; \
              print(\"ops backend:\", ops_backend())' &&
   python tools/generate_demo_data.py --out $data --num-unlabeled 8 \
       --num-train 40 --num-val 20 --quiet &&

@@ -20,7 +20,7 @@ from typing import Dict, List
 
 import torch
 
-import projects  # noqa: F401  (compat: serves mmcv._ext)
+import projects.compat  # noqa: F401  (compat: serves mmcv._ext)
 
 # isort: split
 from projects.compat import mmcv_ops, safe_torch_load

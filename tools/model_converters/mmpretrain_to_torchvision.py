@@ -9,7 +9,7 @@ Writes a bare state dict with torchvision / official-VICReg keys and no
 ``resnet50()`` with ``strict=False``, missing only ``fc.weight/bias``).
 """
 
-import projects  # noqa: F401  (compatibility fixes first)
+import projects.compat  # noqa: F401  (compatibility fixes first)
 
 # isort: split
 from projects.vicreg.converters import (converter_main,

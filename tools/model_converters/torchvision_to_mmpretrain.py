@@ -12,7 +12,7 @@ or by MMDetection with ``prefix='backbone.'``. Fails listing every missing,
 unexpected or mis-shaped tensor against a fresh ResNet of that depth.
 """
 
-import projects  # noqa: F401  (compatibility fixes first)
+import projects.compat  # noqa: F401  (compatibility fixes first)
 
 # isort: split
 from projects.vicreg.converters import (converter_main,

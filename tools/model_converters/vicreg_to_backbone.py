@@ -10,7 +10,7 @@ checkpoint='vicreg_r50_backbone.pth', prefix='backbone.')``. Every tensor is
 checked against a fresh ResNet of the inferred (or given) depth.
 """
 
-import projects  # noqa: F401  (compatibility fixes first)
+import projects.compat  # noqa: F401  (compatibility fixes first)
 
 # isort: split
 from projects.vicreg.converters import converter_main, extract_backbone

@@ -102,7 +102,7 @@ def _python(code: str, **env) -> str:
 def test_forced_backend_and_call_recording(tmp_path):
     record = tmp_path / 'ops.txt'
     out = _python(
-        'import projects, torch\n'
+        'import projects.compat, torch\n'
         'from mmcv.ops import nms\n'
         'from projects.compat import ops_backend\n'
         'b = torch.tensor([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30.]])\n'
@@ -116,7 +116,7 @@ def test_forced_backend_and_call_recording(tmp_path):
 
 def test_bad_backend_value_is_named():
     res = subprocess.run(
-        [sys.executable, '-c', 'import projects'], cwd=ROOT, text=True,
+        [sys.executable, '-c', 'import projects.compat'], cwd=ROOT, text=True,
         capture_output=True,
         env=dict(os.environ, **{mmcv_ops.BACKEND_ENV: 'cuda'}))
     assert res.returncode != 0
