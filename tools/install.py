@@ -20,10 +20,15 @@ is already right, so a second run takes seconds. Steps:
              wheel is cached per torch/CUDA build; MMCV_WHEEL=path installs a
              prebuilt wheel), showing files compiled and elapsed time.
 4. mm      - mmengine, mmdet, mmpretrain (requirements/mminstall.txt).
-5. project - this repository's ``projects`` package, editable
-             (``pip install -e . --no-deps``), so every tool, test and
-             config import finds it without path manipulation.
-6. verify  - mmcv.ops runs (nms, RoIAlign; on CUDA too where available) and
+5. project - this repository's ``projects`` namespace package, editable
+             (``pip install -e . --no-deps --no-build-isolation``, after
+             installing the build requirements of pyproject.toml), so every
+             tool, test and config import finds it without path
+             manipulation; with it the start-up hook
+             (``vicreg_det_startup.pth``) that lets any interpreter of the
+             environment import ``mmcv.ops`` on the torchvision kernels.
+6. verify  - in a fresh interpreter that does not import the project:
+             mmcv.ops runs (nms, RoIAlign; on CUDA too where available) and
              mmdet/mmpretrain import; prints a one-line summary that names
              the mmcv ops backend.
 
@@ -33,6 +38,7 @@ can pull another (multi-GB) torch.
 import argparse
 import glob
 import importlib.metadata as md
+import json
 import os
 import os.path as osp
 import re
@@ -42,7 +48,9 @@ import sys
 import tarfile
 import tempfile
 import time
+import tomllib
 from contextlib import contextmanager
+from urllib.parse import unquote, urlparse
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 REQ = osp.join(ROOT, 'requirements')
@@ -66,7 +74,8 @@ FIXES = {
             'above. To reuse a prebuilt wheel: MMCV_WHEEL=/path/to/whl',
     'mm': 'check network access to PyPI',
     'project': 'run `pip install --no-deps --no-build-isolation -e .` in '
-               'the repository root and read its error',
+               'the repository root and read its error (it needs the '
+               '[build-system] requires of pyproject.toml installed)',
     'verify': 'if a compiled mmcv no longer loads with this torch: '
               '`pip uninstall mmcv` and rerun (mmcv-lite), or rerun with '
               '--mmcv-from-source to rebuild it against this torch',
@@ -107,18 +116,23 @@ def version(dist: str):
 
 def unsatisfied(req_file: str) -> list:
     """Requirement lines of ``req_file`` that the environment lacks."""
+    with open(req_file) as f:
+        return unsatisfied_lines(f)
+
+
+def unsatisfied_lines(lines) -> list:
+    """The requirements among ``lines`` that the environment lacks."""
     from packaging.requirements import Requirement
     missing = []
-    with open(req_file) as f:
-        for line in f:
-            line = line.split('#', 1)[0].strip()
-            if not line:
-                continue
-            req = Requirement(line)
-            have = version(req.name)
-            if have is None or (req.specifier and not req.specifier.contains(
-                    have, prereleases=True)):
-                missing.append(line)
+    for line in lines:
+        line = line.split('#', 1)[0].strip()
+        if not line:
+            continue
+        req = Requirement(line)
+        have = version(req.name)
+        if have is None or (req.specifier and not req.specifier.contains(
+                have, prereleases=True)):
+            missing.append(line)
     return missing
 
 
@@ -145,6 +159,13 @@ class Pip:
             self.install(*missing)
         else:
             log(f'{osp.relpath(req_file, ROOT)}: already satisfied')
+
+    def install_missing_lines(self, lines, what: str) -> None:
+        missing = unsatisfied_lines(lines)
+        if missing:
+            self.install(*missing)
+        else:
+            log(f'{what}: already satisfied')
 
 
 def torch_info() -> dict:
@@ -295,25 +316,49 @@ def install_mmcv(pip: 'Pip', from_source: bool) -> None:
         pip.install(f'mmcv-lite=={MMCV_VERSION}')
 
 
+def pyproject() -> dict:
+    with open(osp.join(ROOT, 'pyproject.toml'), 'rb') as f:
+        return tomllib.load(f)
+
+
+def installed_from_here(project: dict) -> bool:
+    """vicreg-det of this pyproject's version is installed editable from this
+    checkout, start-up hook included."""
+    try:
+        dist = md.distribution(project['name'])
+    except md.PackageNotFoundError:
+        return False
+    url = json.loads(dist.read_text('direct_url.json') or '{}')
+    path = unquote(urlparse(url.get('url', '')).path)
+    return (dist.version == project['version']
+            and url.get('dir_info', {}).get('editable', False)
+            and osp.realpath(path) == osp.realpath(ROOT)
+            and any(f.name == 'vicreg_det_startup.pth'
+                    for f in dist.files or []))
+
+
 def install_project(pip: 'Pip') -> None:
     """This checkout's ``projects`` package, editable (idempotent)."""
-    probe = subprocess.run(
-        [sys.executable, '-c', 'import projects; print(projects.__file__)'],
-        capture_output=True, text=True, cwd=tempfile.gettempdir())
-    if probe.returncode == 0 and osp.realpath(probe.stdout.strip()) == \
-            osp.realpath(osp.join(ROOT, 'projects', '__init__.py')):
-        log(f'vicreg-det already installed from {ROOT}')
+    config = pyproject()
+    if installed_from_here(config['project']):
+        log(f'vicreg-det {config["project"]["version"]} already installed '
+            f'from {ROOT}')
         return
+    # --no-build-isolation builds with this environment's setuptools (no
+    # index needed), which must then meet the build requirements: Python
+    # 3.11's venv brings setuptools 65.5 without `wheel` (no bdist_wheel).
+    pip.install_missing_lines(config['build-system']['requires'],
+                              'build requirements (pyproject.toml)')
     pip.install('--no-deps', '--no-build-isolation', '-e', ROOT)
 
 
+# Run in a fresh interpreter that imports mmcv.ops before the project: the
+# start-up hook (vicreg_det_startup.pth) must serve mmcv._ext by itself.
 VERIFY = r'''
 import sys, torch
-import projects  # compatibility fixes
-# isort: split
-from projects.compat import ops_backend
-import mmcv, mmengine, mmdet, mmpretrain
 from mmcv.ops import nms, RoIAlign
+import mmcv, mmengine, mmdet, mmpretrain
+from projects.compat import ops_backend
 boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30.]])
 scores = torch.tensor([0.9, 0.8, 0.7])
 devices = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])

@@ -223,9 +223,17 @@ def ops_backend() -> str:
                                     False) else 'compiled'
 
 
+def ext_finder() -> Optional[_ExtFinder]:
+    """The registered ``mmcv._ext`` finder (None: not registered, e.g. with
+    ``VICREG_DET_MMCV_OPS=compiled``). The start-up hook
+    (``vicreg_det_startup.py``) hands ``mmcv._ext`` imports over to it."""
+    return next((f for f in sys.meta_path if isinstance(f, _ExtFinder)),
+                None)
+
+
 def install_ext_finder() -> None:
     """Register the ``mmcv._ext`` finder (idempotent)."""
-    if any(isinstance(f, _ExtFinder) for f in sys.meta_path):
+    if ext_finder() is not None:
         return
     choice = os.environ.get(BACKEND_ENV, 'auto').lower()
     if choice not in ('auto', 'torchvision', 'compiled'):
