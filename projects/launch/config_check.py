@@ -223,6 +223,8 @@ def _registered_classes(dataset_type, cfg: Config):
 def check_num_classes(cfg: Config, mode: str = 'train') -> None:
     """Raise :class:`ConfigCheckError` if a detection head's num_classes
     differs from a used dataset's ``metainfo['classes']``."""
+    # Not mmdet's NumClassCheckHook: it checks at before_train_epoch, after
+    # the datasets (and their annotation index) are built; this is earlier.
     heads = _head_num_classes(cfg.get('model') or {})
     if not heads:
         return

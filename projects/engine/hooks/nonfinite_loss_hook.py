@@ -65,6 +65,8 @@ class NonFiniteLossHook(Hook):
             many skipped steps in a row. Defaults to 10.
     """
 
+    # Not mmdet's CheckInvalidLossHook: it asserts on the total loss every
+    # `interval` (50) iterations only, names no term and is mmdet-only.
     # After RuntimeInfoHook (VERY_HIGH) has put the log_vars in the message
     # hub, before EMAHook (NORMAL), LoggerHook and CheckpointHook (VERY_LOW).
     priority = 'ABOVE_NORMAL'

@@ -8,7 +8,6 @@ from det_helpers import (DEMO_CONFIG, fake_vicreg_checkpoint,
                          torchvision_checkpoint)
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-from mmengine.runner import BaseLoop
 
 from projects.detection.engine.hooks.pretrained_backbone_check_hook import (
     PretrainedBackboneCheckHook, PretrainedLoadError, check_backbone)
@@ -91,18 +90,17 @@ def test_shape_mismatch(tmp_path):
         check_backbone(model.backbone, check_values=False)
 
 
-class _Loop(BaseLoop):
-
-    def run(self):
-        pass
-
-
-def fake_runner(model, iter_=0, resume=False, loaded=False, train=True):
+def fake_runner(model, iter_=0, resume=False, train=True):
+    """The public runner attributes the hook reads: train() has built the
+    optim wrapper before ``before_run``, val()/test() leave it a config."""
+    from mmengine.config import Config
+    from mmengine.optim import OptimWrapper
     logs = []
+    wrapper = (OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+               if train else dict(optimizer=dict(type='SGD', lr=0.1)))
     runner = types.SimpleNamespace(
-        model=model, iter=iter_, _resume=resume, _has_loaded=loaded,
-        logger=types.SimpleNamespace(info=logs.append))
-    runner._train_loop = _Loop(runner, []) if train else None
+        model=model, iter=iter_, cfg=Config(dict(resume=resume)),
+        optim_wrapper=wrapper, logger=types.SimpleNamespace(info=logs.append))
     return runner, logs
 
 
@@ -124,7 +122,13 @@ def test_hook(tmp_path):
     runner, logs = fake_runner(model, iter_=5)
     hook.before_train(runner)  # resumed run: skipped
     assert 'skipped' in logs[0]
+    runner, logs = fake_runner(model)
+    hook.before_run(runner)
+    hook.after_load_checkpoint(runner, {})  # load_from: the file's weights
+    hook.before_train(runner)
+    assert 'skipped' in logs[0]
     model.init_weights()
+    hook.before_run(fake_runner(model)[0])  # a new run: nothing loaded
     hook.before_train(fake_runner(model)[0])
 
 

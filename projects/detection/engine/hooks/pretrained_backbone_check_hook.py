@@ -36,7 +36,7 @@ from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
-from mmengine.runner import BaseLoop
+from mmengine.optim import BaseOptimWrapper
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from projects.compat import safe_torch_load
@@ -213,6 +213,7 @@ class PretrainedBackboneCheckHook(Hook):
                  check_values: bool = True) -> None:
         self.ignore_unexpected = tuple(ignore_unexpected)
         self.check_values = check_values
+        self._loaded = False  # a checkpoint (load_from/resume) was loaded
 
     @staticmethod
     def _backbones(runner) -> List[torch.nn.Module]:
@@ -223,18 +224,23 @@ class PretrainedBackboneCheckHook(Hook):
         return [model.backbone]
 
     def before_run(self, runner) -> None:
-        # Runner.train() builds its loop before this hook and calls
-        # init_weights after it; val()/test() never initialise weights.
-        if not isinstance(getattr(runner, '_train_loop', None), BaseLoop):
+        self._loaded = False
+        # Runner.train() builds its optim wrapper before this hook and calls
+        # init_weights after it; val()/test() never initialise weights (and
+        # leave the optim wrapper a config).
+        if not isinstance(runner.optim_wrapper, BaseOptimWrapper):
             return
-        if getattr(runner, '_resume', False) or runner.iter > 0:
+        if runner.cfg.get('resume', False) or runner.iter > 0:
             return
         for backbone in self._backbones(runner):
             check_backbone(backbone, self.ignore_unexpected,
                            check_values=False)
 
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        self._loaded = True  # load_from, or resume (through load_checkpoint)
+
     def before_train(self, runner) -> None:
-        if runner.iter > 0 or getattr(runner, '_has_loaded', False):
+        if runner.iter > 0 or self._loaded:
             runner.logger.info('backbone: weights come from a resumed/loaded '
                                'checkpoint; pretrained check skipped')
             return
