@@ -255,8 +255,12 @@ def labeled_sample(seed, split, idx, min_size=160, max_size=256):
     return render(rng, w, h, n, max(16, short // 7), max(24, short // 2))
 
 
-def unlabeled_sample(seed, idx, size=96):
+def unlabeled_sample(seed, idx, size=96, object_centric=False):
+    """A scene of 1-3 objects, or (``object_centric``) one object filling
+    half to all of the image, as a detector's object crops look."""
     rng = image_rng(seed, 'unlabeled', idx)
+    if object_centric:
+        return render(rng, size, size, 1, size // 2, size - 2)[0]
     n = int(rng.integers(1, 4))
     return render(rng, size, size, n, max(12, size // 6), max(20, size // 2))[0]
 
@@ -280,6 +284,7 @@ def params_of(args):
         'num_train': args.num_train,
         'num_val': args.num_val,
         'unlabeled_size': args.unlabeled_size,
+        'object_centric': args.object_centric,
         'min_size': args.min_size,
         'max_size': args.max_size,
         'jpeg_quality': args.jpeg_quality,
@@ -361,7 +366,8 @@ def generate(args):
     os.makedirs(osp.join(out, 'unlabeled'), exist_ok=True)
     for idx in tqdm(range(args.num_unlabeled), desc='unlabeled',
                     disable=args.quiet, mininterval=0.5):
-        img = unlabeled_sample(args.seed, idx, args.unlabeled_size)
+        img = unlabeled_sample(args.seed, idx, args.unlabeled_size,
+                               args.object_centric)
         _save(img, osp.join(out, 'unlabeled', f'{idx}.PNG'), 'PNG', None)
 
     n_boxes = 0
@@ -409,6 +415,9 @@ def parse_args(argv=None):
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--unlabeled-size', type=int, default=96,
                    help='side of the square unlabeled images (px)')
+    p.add_argument('--object-centric', action='store_true',
+                   help='one object per unlabeled image, filling half to '
+                   'all of it (default: scenes of 1-3 objects)')
     p.add_argument('--min-size', type=int, default=160,
                    help='smallest side of a labeled image (px)')
     p.add_argument('--max-size', type=int, default=256,

@@ -15,7 +15,8 @@ hook logged in that run. Each CKPT is one of
 * ``random``: the config's backbone, initialised with ``--seed``.
 
 Prints a markdown table (top-1, top-5, mean per-class accuracy in percent,
-and chance = the most frequent validation class).
+and chance = the most frequent validation class). Top-5 means little with
+few classes (the demo has 6): read top-1 and mean per-class there.
 """
 import argparse
 import json
@@ -40,7 +41,13 @@ def parse_args(argv=None):
     p.add_argument('--amp', choices=['auto', 'on', 'off'], default='auto',
                    help='autocast as the run did (auto: AmpOptimWrapper in '
                    'the config)')
-    p.add_argument('--out', help='also write the results as json here')
+    p.add_argument('--out', help='also write the results as json here '
+                   '(with each validation crop\'s top-1 outcome, for paired '
+                   'tests)')
+    p.add_argument('--save-random', metavar='PATH',
+                   help='write the "random" backbone as a checkpoint '
+                   '(backbone.* keys) that a detector config can load '
+                   'through init_cfg, e.g. for a paired baseline')
     return p.parse_args(argv)
 
 
@@ -96,6 +103,17 @@ def build_backbone(cfg, checkpoint: str, seed: int):
     return backbone
 
 
+def save_backbone(backbone, path: str) -> None:
+    """``backbone``'s weights as a checkpoint with ``backbone.*`` keys."""
+    import torch
+
+    from projects.vicreg.converters import BACKBONE_PREFIX
+    if osp.dirname(path):
+        os.makedirs(osp.dirname(path), exist_ok=True)
+    torch.save({'state_dict': {BACKBONE_PREFIX + k: v.cpu() for k, v in
+                               backbone.state_dict().items()}}, path)
+
+
 def main(argv=None):
     args = parse_args(argv)
     import torch
@@ -121,10 +139,13 @@ def main(argv=None):
     rows = []
     for ckpt in args.checkpoints:
         backbone = build_backbone(cfg, ckpt, args.seed).to(device)
+        if ckpt == 'random' and args.save_random:
+            save_backbone(backbone, args.save_random)
         metrics = knn.evaluate(backbone, amp_dtype)
         rows.append(dict(checkpoint=ckpt, **metrics, chance=chance,
                          seconds=sum(v for k, v in knn.timing.items()
-                                     if k.endswith('_s'))))
+                                     if k.endswith('_s')),
+                         correct=knn.last_correct.tolist()))
     print(f'kNN probe (k={knn.k}, T={knn.temperature}): {len(knn.train)} '
           f'training / {len(knn.val)} validation crops of '
           f'{settings["data_root"]}\n')

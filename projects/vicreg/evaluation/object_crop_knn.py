@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from mmengine.dist import all_gather, get_dist_info
 
 from .object_crops import ObjectCrops
-from .weighted_knn import knn_accuracy, weighted_knn_scores
+from .weighted_knn import knn_accuracy, top_n_correct, weighted_knn_scores
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)  # RGB, as the VICReg configs
 IMAGENET_STD = (58.395, 57.12, 57.375)
@@ -166,6 +166,8 @@ class ObjectCropKNN:
                                      queries, self.train.num_classes,
                                      self.k, self.temperature)
         metrics = knn_accuracy(scores, self.val.labels)
+        # per query, in the crop set's order: for paired tests (McNemar)
+        self.last_correct = top_n_correct(scores, self.val.labels).cpu()
         self.timing['knn_s'] = time.perf_counter() - t0
         self.timing['crops'] = len(self.train) + len(self.val)
         return metrics

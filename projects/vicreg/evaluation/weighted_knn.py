@@ -45,23 +45,32 @@ def weighted_knn_scores(train_feats: torch.Tensor, train_labels: torch.Tensor,
     return torch.cat(scores)
 
 
-def knn_accuracy(scores: torch.Tensor,
-                 labels: torch.Tensor) -> Dict[str, float]:
-    """top-1, top-5 and mean per-class top-1 accuracy, in percent.
+def top_n_correct(scores: torch.Tensor, labels: torch.Tensor,
+                  n: int = 1) -> torch.Tensor:
+    """Per query: is the true class among the top ``n`` (bool)?
 
-    A query is right at top-``n`` when its true class received a vote and
-    fewer than ``n`` classes received strictly more, so the result does not
-    depend on how a sort breaks ties. ``mean_class`` averages the top-1
-    accuracy over the classes present in ``labels``.
+    Right when the true class received a vote and fewer than ``n`` classes
+    received strictly more, so a sort's tie-breaking does not matter.
     """
     if scores.shape[0] == 0:
         raise ValueError('kNN: no query features to score')
     labels = labels.to(scores.device)
     true = scores.gather(1, labels[:, None])
     rank = (scores > true).sum(1)
-    voted = true[:, 0] > 0
-    top1 = voted & (rank < 1)
-    top5 = voted & (rank < 5)
+    return (true[:, 0] > 0) & (rank < n)
+
+
+def knn_accuracy(scores: torch.Tensor,
+                 labels: torch.Tensor) -> Dict[str, float]:
+    """top-1, top-5 and mean per-class top-1 accuracy, in percent.
+
+    A query is right at top-``n`` as :func:`top_n_correct` decides.
+    ``mean_class`` averages the top-1
+    accuracy over the classes present in ``labels``.
+    """
+    top1 = top_n_correct(scores, labels, 1)
+    top5 = top_n_correct(scores, labels, 5)
+    labels = labels.to(scores.device)
     per_class = [top1[labels == c].double().mean()
                  for c in labels.unique()]
     return dict(
