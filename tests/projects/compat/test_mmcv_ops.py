@@ -1,5 +1,8 @@
 """mmcv ops on torchvision's kernels (projects/compat/mmcv_ops.py) against
-goldens recorded with compiled mmcv 2.1.0 (tools/misc/mmcv_ops_goldens.py)."""
+goldens recorded with compiled mmcv 2.1.0 (tools/misc/mmcv_ops_goldens.py),
+and a whole detector against mmcv's ops written from their formulas, on this
+machine (convolutions round differently on other CPUs, so recorded detector
+numbers do not carry over)."""
 import importlib.util
 import os
 import os.path as osp
@@ -29,15 +32,21 @@ def test_ops_match_compiled_goldens(goldens):
     RoIAlign forward and backward within 1e-5 relative."""
     assert goldens['meta']['recorded_with'].startswith('compiled')
     assert mmcv_ops.ops_backend() in ('torchvision', 'compiled')
-    problems = goldens_tool.compare(goldens, mmcv_ops.torchvision_ext(),
-                                    detector=False)
+    problems = goldens_tool.compare(goldens, mmcv_ops.torchvision_ext())
     assert problems == []
 
 
+def test_reference_ops_match_compiled_goldens(goldens):
+    """The from-formula reference the detector check trusts is mmcv's."""
+    assert goldens_tool.compare(goldens, goldens_tool.reference_ext()) == []
+
+
 @pytest.mark.slow
-def test_detector_three_sgd_steps_match_compiled_goldens(goldens):
-    problems = goldens_tool.compare(
-        dict(goldens, nms=[], roi_align=[]), mmcv_ops.torchvision_ext())
+def test_detector_three_sgd_steps_match_the_reference():
+    """Losses and gradients of each of three SGD steps of the demo Faster
+    R-CNN: torchvision backend vs from-formula ops, same state and batch."""
+    problems = goldens_tool.compare_detector(mmcv_ops.torchvision_ext(),
+                                             goldens_tool.reference_ext())
     assert problems == []
 
 
@@ -55,7 +64,7 @@ def test_negative_controls_the_comparison_sees(goldens):
         return torch.ops.torchvision.nms(boxes, scores, iou_threshold)
 
     problems = goldens_tool.compare(
-        dict(goldens, roi_align=[]), _variant(nms=plain_nms), detector=False)
+        dict(goldens, roi_align=[]), _variant(nms=plain_nms))
     assert any('nms case' in p for p in problems)
     # RoIAlign with `aligned` ignored (always the legacy half-pixel-less
     # version) breaks forward and backward.
@@ -69,10 +78,34 @@ def test_negative_controls_the_comparison_sees(goldens):
 
     problems = goldens_tool.compare(
         dict(goldens, nms=[]), _variant(roi_align_forward=forward_unaligned,
-                                        roi_align_backward=backward_unaligned),
-        detector=False)
+                                        roi_align_backward=backward_unaligned))
     assert any('output' in p for p in problems)
     assert any('grad_input' in p for p in problems)
+
+
+def _forward_unaligned(*args, **kwargs):
+    return mmcv_ops.roi_align_forward(*args, **dict(kwargs, aligned=False))
+
+
+def _backward_unaligned(*args, **kwargs):
+    return mmcv_ops.roi_align_backward(*args, **dict(kwargs, aligned=False))
+
+
+def _nms_other_offset(boxes, scores, iou_threshold, offset=0):
+    return mmcv_ops.nms(boxes, scores, iou_threshold, offset=1 - offset)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('wrong', [
+    dict(roi_align_forward=_forward_unaligned,
+         roi_align_backward=_backward_unaligned),
+    dict(nms=_nms_other_offset)], ids=['roi_align_unaligned', 'nms_offset'])
+def test_detector_check_sees_a_wrong_op(wrong):
+    """Negative controls of the detector check (one step is enough)."""
+    problems = goldens_tool.compare_detector(
+        _variant(**wrong), goldens_tool.reference_ext(), steps=1)
+    assert any('losses loss:' in p for p in problems), problems
+    assert any('grads' in p for p in problems)
 
 
 def test_uncovered_op_raises_a_clear_error():
