@@ -324,17 +324,18 @@ def pyproject() -> dict:
 def installed_from_here(project: dict) -> bool:
     """vicreg-det of this pyproject's version is installed editable from this
     checkout, start-up hook included."""
-    try:
-        dist = md.distribution(project['name'])
-    except md.PackageNotFoundError:
-        return False
-    url = json.loads(dist.read_text('direct_url.json') or '{}')
-    path = unquote(urlparse(url.get('url', '')).path)
-    return (dist.version == project['version']
-            and url.get('dir_info', {}).get('editable', False)
-            and osp.realpath(path) == osp.realpath(ROOT)
-            and any(f.name == 'vicreg_det_startup.pth'
-                    for f in dist.files or []))
+    # every match: with the checkout on sys.path (PYTHONPATH) the build's
+    # vicreg_det.egg-info there (older setuptools) is found first
+    for dist in md.distributions(name=project['name']):
+        url = json.loads(dist.read_text('direct_url.json') or '{}')
+        path = unquote(urlparse(url.get('url', '')).path)
+        if (dist.version == project['version']
+                and url.get('dir_info', {}).get('editable', False)
+                and osp.realpath(path) == osp.realpath(ROOT)
+                and any(f.name == 'vicreg_det_startup.pth'
+                        for f in dist.files or [])):
+            return True
+    return False
 
 
 def install_project(pip: 'Pip') -> None:
