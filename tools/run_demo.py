@@ -1,73 +1,76 @@
 #!/usr/bin/env python
-"""The whole pipeline on the embedded demo data, in one command.
+"""The whole pipeline on generated demo data, in one command.
 
-generate data -> convert labels to COCO -> pretrain VICReg (ResNet-18, with
-the object-crop kNN probe) -> kNN probe of the VICReg and of a random-init
-backbone -> fine-tune Faster R-CNN from each COLUMN's backbone with the same
-budget (supervised from VICReg and from random init, and, unless
-``--no-semi``, semi-supervised from VICReg with Soft Teacher on the labeled +
-unlabeled images, same number of images seen) -> evaluate on the validation
-split -> side-by-side table and plots.
-``--seeds N`` runs everything after the data N times (seeds 0..N-1) and
-prints each run and mean +- std. Every stage is one of the project's own
-tools, run as a user would; each stage's full log goes to
+generate data -> convert labels to COCO -> pretrain VICReg (ResNet-18) on
+object-centric unlabeled images, with the object-crop kNN probe -> check
+that the pretraining learned (variance term, emb_std, RankMe, kNN against
+the same seed's random init, McNemar) -> fine-tune Faster R-CNN from the
+VICReg backbone and from that random init, same seed, data order and head
+init -> evaluate both on the validation split -> paired tests and a table.
+
+``--seeds N`` repeats everything after the data with seeds 0..N-1 and adds
+mean ± std, the paired differences and a paired t-test over seeds. A
+pretraining is cached by (config, options, data, seed): a second run
+reuses it, ``--fresh`` retrains. ``--semi`` adds Soft Teacher (opt-in: see
+docs/semi_supervised.md). Every stage is one of the project's own tools,
+run as a user would; each stage's log goes to
 ``<work-dir>/[seed<S>/]logs/<stage>.log``.
 """
 import argparse
+import hashlib
 import json
 import os
 import os.path as osp
 import re
+import shutil
 import statistics
 import subprocess
 import sys
 import time
 
+import projects.compat  # noqa: F401  (compatibility fixes first)
+
+# isort: split
+
+from projects.detection.evaluation.paired_ap import (ImageWeightedCOCO,
+                                                     paired_bootstrap)
+from projects.vicreg.evaluation.pretrain_gate import (check_pretraining,
+                                                      load_train_records,
+                                                      summarize)
+from projects.vicreg.evaluation.significance import mcnemar, paired_t
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 PRETRAIN_CFG = ('configs/vicreg/'
-                'vicreg_resnet18-proj512-knn_1xb32-coslr-4e_demo.py')
-# The compared detectors: (name, config, backbone init). init 'vicreg' is
-# this run's pretraining checkpoint, None the config's own (random) init.
-COLUMNS = [
-    ('vicreg_init', 'configs/faster_rcnn/'
-     'faster-rcnn_r18-vicreg-pre_fpn_1xb4-2e_competition-demo.py', 'vicreg'),
-    ('random_init', 'configs/faster_rcnn/'
-     'faster-rcnn_r18-scratch_fpn_1xb4-2e_competition-demo.py', None),
-    ('vicreg_semi', 'configs/soft_teacher/soft-teacher_faster-rcnn_r18-'
-     'vicreg-pre_fpn_1xb4-150it_competition-demo.py', 'vicreg'),
-]
-SEMI = 'vicreg_semi'  # Soft Teacher: model.detector.*, two training sources
-# The default demo's detector budget: one epoch, validated once by
-# tools/test.py (no validation inside training): see README "Demo results"
-# for the measured stage times behind it.
-# Soft Teacher sees 2 labeled + 2 unlabeled images a step: 75 steps see as
-# many images as one supervised epoch of the 300 training images at batch 4.
-DEFAULT = dict(data=[], pretrain=[],
-               det=['train_cfg.max_epochs=1', 'train_cfg.val_interval=100'],
-               semi=['train_cfg.max_iters=75', 'train_cfg.val_interval=1000',
-                     'default_hooks.checkpoint.interval=75'])
-# The shorter variant the tests run: the same stages on a sliver of the data.
+                'vicreg_resnet18-proj512_1xb128-coslr-8e_demo-objects32.py')
+# one detector config for both columns: they differ in the backbone file
+DET_CFG = 'configs/faster_rcnn/faster-rcnn_r18-pre_fpn_1xb4-3e_demo-6cls.py'
+SEMI_CFG = ('configs/soft_teacher/soft-teacher_faster-rcnn_r18-vicreg-pre_'
+            'fpn_1xb4-150it_competition-demo.py')
+COLUMNS = ('vicreg', 'random')
+
+DEFAULT = dict(
+    # object-centric unlabeled images (one object each, 40 px) for VICReg;
+    # 400 validation images give ~1,000 kNN queries (s.e. <= 1.6 points)
+    data=['--num-unlabeled', '8000', '--unlabeled-size', '40',
+          '--object-centric', '--num-train', '300', '--num-val', '400'],
+    pretrain=[], det=[],
+    semi=['train_cfg.max_iters=75', 'train_cfg.val_interval=1000',
+          'default_hooks.checkpoint.interval=75'])
+# The same stages on a sliver of the data: a smoke test (the tests run it).
 QUICK = dict(
-    data=['--num-unlabeled', '64', '--num-train', '12', '--num-val', '6'],
+    data=['--num-unlabeled', '256', '--unlabeled-size', '40',
+          '--object-centric', '--num-train', '12', '--num-val', '6'],
     pretrain=['train_cfg.max_epochs=1'],
     det=['train_cfg.max_epochs=1', 'train_cfg.val_interval=1'],
     semi=['train_cfg.max_iters=3', 'train_cfg.val_interval=3',
-          'default_hooks.checkpoint.interval=3'],
-)
-# table rows: (label, where, key)
-METRICS = [('kNN top-1', 'knn', 'top1'), ('AP', 'det', 'coco/bbox_mAP'),
-           ('AP50', 'det', 'coco/bbox_mAP_50'),
-           ('AR100', 'det', 'coco/bbox_AR@100')]
+          'default_hooks.checkpoint.interval=3'])
 
 # One intra-op thread per stage unless OMP_NUM_THREADS is set: torch's
-# default (one thread per core) plus the data-loader workers oversubscribe a
-# 2-core machine, and any other load then stalls the threads at every
-# parallel region (measured side by side on the loaded 2-core box: VICReg
-# demo 44.7 s/iteration with the default 2 threads vs 8.3 s with 1).
+# default (one per core) plus the loader workers oversubscribe a 2-core
+# machine (docs/demo.md).
 STAGE_ENV = dict(OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '1'),
                  PYTHONUNBUFFERED='1')
-
 EPOCH_RE = re.compile(r'Epoch\(train\)\s*\[(\d+)\]\[\s*(\d+)/(\d+)\]')
 
 
@@ -78,13 +81,20 @@ def parse_args():
     parser.add_argument('--quick', action='store_true',
                         help='tiny data and one epoch per stage (smoke test)')
     parser.add_argument('--seeds', type=int, default=1,
-                        help='run the comparison with seeds 0..N-1 and '
-                        'print mean +- std')
-    parser.add_argument('--no-semi', action='store_true',
-                        help='skip the Soft Teacher (semi-supervised) column')
+                        help='run the comparison with seeds 0..N-1')
+    parser.add_argument('--fresh', action='store_true',
+                        help='retrain the pretraining even if cached')
+    parser.add_argument('--semi', action='store_true',
+                        help='add the Soft Teacher column (opt-in)')
+    parser.add_argument('--bootstrap', type=int, default=1000,
+                        help='paired bootstrap resamples of the validation '
+                        'images')
     parser.add_argument('--launcher-gpus', type=int, default=1,
                         help='processes per stage; >1 uses tools/dist_*.sh')
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.seeds < 1:
+        parser.error('--seeds must be >= 1')
+    return args
 
 
 def max_epochs(config: str, overrides: list) -> int:
@@ -95,8 +105,9 @@ def max_epochs(config: str, overrides: list) -> int:
     return Config.fromfile(osp.join(ROOT, config)).train_cfg.max_epochs
 
 
-def run_stage(name: str, cmd: list, log_dir: str, epochs: int = 0) -> None:
-    """Run one tool, logging to a file and drawing a progress bar."""
+def run_stage(name: str, cmd: list, log_dir: str, epochs: int = 0) -> float:
+    """Run one tool, logging to a file and drawing a progress bar; returns
+    the seconds it took."""
     from tqdm import tqdm
     log_path = osp.join(log_dir, f'{name}.log')
     start = time.time()
@@ -125,7 +136,9 @@ def run_stage(name: str, cmd: list, log_dir: str, epochs: int = 0) -> None:
             tail = ''.join(f.readlines()[-30:])
         sys.exit(f'stage "{name}" failed (exit {code}); last lines of '
                  f'{log_path}:\n{tail}')
-    print(f'  done in {time.time() - start:.0f} s, log: {log_path}')
+    seconds = time.time() - start
+    print(f'  done in {seconds:.0f} s, log: {log_path}')
+    return seconds
 
 
 def latest_checkpoint(work_dir: str) -> str:
@@ -141,20 +154,63 @@ def hook_option(config: str, hook: str, key: str, value) -> str:
     return f'custom_hooks.{index}.{key}={value}'
 
 
-def mean_std(values: list) -> str:
-    if len(values) < 2:
-        return f'{values[0]:.3f}' if values else 'n/a'
-    return f'{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}'
+def pretrain_key(config: str, options: list, data: str, seed: int,
+                 procs: int) -> str:
+    """What a pretraining depends on: the resolved config, the overrides,
+    the data (the generator's manifest checksum), the seed and the number
+    of processes."""
+    from mmengine.config import Config
+    with open(osp.join(data, 'manifest.json')) as f:
+        data_sum = json.load(f)['checksum']
+    text = Config.fromfile(osp.join(ROOT, config)).pretty_text
+    blob = json.dumps([text, sorted(options), data_sum, seed, procs])
+    return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def columns(args) -> list:
-    return [c for c in COLUMNS if not (args.no_semi and c[0] == SEMI)]
+def pretrain(seed, args, work, data, options, train_cmd, logs) -> dict:
+    """Train VICReg unless this work dir holds a finished run with the same
+    key; returns its checkpoint and training records."""
+    vicreg_dir = osp.join(work, 'vicreg')
+    labeled = osp.join(data, 'labeled')
+    opts = [f'train_dataloader.dataset.data_root={data}/unlabeled',
+            hook_option(PRETRAIN_CFG, 'ObjectCropKNNHook', 'data_root',
+                        labeled), *options['pretrain']]
+    key = pretrain_key(PRETRAIN_CFG, opts, data, seed, args.launcher_gpus)
+    key_file = osp.join(vicreg_dir, 'pretrain_key')
+    cached = False
+    if not args.fresh and osp.isfile(key_file):
+        with open(key_file) as f:
+            cached = f.read().strip() == key and osp.isfile(
+                osp.join(vicreg_dir, 'last_checkpoint'))
+    if cached:
+        print(f'  reusing the pretraining in {vicreg_dir} (same config, '
+              f'data and seed; --fresh retrains)')
+    else:
+        shutil.rmtree(vicreg_dir, ignore_errors=True)
+        run_stage('pretrain_vicreg',
+                  train_cmd(PRETRAIN_CFG, vicreg_dir, opts, seed), logs,
+                  max_epochs(PRETRAIN_CFG, opts))
+        with open(key_file, 'w') as f:
+            f.write(key + '\n')
+    return dict(checkpoint=latest_checkpoint(vicreg_dir),
+                records=load_train_records(vicreg_dir), cached=cached,
+                work_dir=vicreg_dir)
+
+
+def detector_options(config, labeled, backbone, outfile_prefix, extra):
+    """--cfg-options of a detector run on ``labeled`` from ``backbone``."""
+    return [f'train_dataloader.dataset.data_root={labeled}/',
+            *[f'{loader}.dataset.data_root={labeled}/' for loader in
+              ('val_dataloader', 'test_dataloader')],
+            *[f'{ev}.ann_file={labeled}/annotations/validation.json'
+              for ev in ('val_evaluator', 'test_evaluator')],
+            f'test_evaluator.outfile_prefix={outfile_prefix}',
+            f'model.backbone.init_cfg.checkpoint={backbone}', *extra]
 
 
 def run_seed(seed: int, args, work: str, data: str, options: dict,
              train_cmd) -> dict:
-    """Pretrain, probe, fine-tune and evaluate every column with ``seed``;
-    returns {column: {'knn': {...}, 'det': {...}}}."""
+    """Pretrain, check, probe, fine-tune both columns and test them."""
     py = sys.executable
     logs = osp.join(work, 'logs')
     os.makedirs(logs, exist_ok=True)
@@ -163,100 +219,183 @@ def run_seed(seed: int, args, work: str, data: str, options: dict,
 
     print(f'[3/6] pretraining VICReg (ResNet-18) on the unlabeled '
           f'images{tag}')
-    vicreg_dir = osp.join(work, 'vicreg')
-    pre_opts = [f'train_dataloader.dataset.data_root={data}/unlabeled',
-                hook_option(PRETRAIN_CFG, 'ObjectCropKNNHook', 'data_root',
-                            labeled), *options['pretrain']]
-    run_stage('pretrain_vicreg',
-              train_cmd(PRETRAIN_CFG, vicreg_dir, pre_opts, seed), logs,
-              max_epochs(PRETRAIN_CFG, pre_opts))
-    ckpt = latest_checkpoint(vicreg_dir)
-    print(f'  VICReg checkpoint: {ckpt}')
+    pre = pretrain(seed, args, work, data, options, train_cmd, logs)
+    print(f'  VICReg checkpoint: {pre["checkpoint"]}')
 
-    print(f'[4/6] kNN probe on the object crops: VICReg vs random init{tag}')
+    print(f'[4/6] kNN probe on the object crops: VICReg vs the same seed\'s '
+          f'random init{tag}')
     knn_json = osp.join(work, 'knn.json')
+    random_ckpt = osp.join(work, 'random_init_backbone.pth')
     run_stage('knn_probe', [
-        py, 'tools/analysis_tools/knn_eval.py', PRETRAIN_CFG, ckpt, 'random',
-        '--seed', str(seed), '--data-root', labeled, '--out', knn_json
-    ], logs)
+        py, 'tools/analysis_tools/knn_eval.py', PRETRAIN_CFG,
+        pre['checkpoint'], 'random', '--seed', str(seed), '--data-root',
+        labeled, '--out', knn_json, '--save-random', random_ckpt], logs)
     with open(knn_json) as f:
-        knn = {('vicreg_init' if r['checkpoint'] != 'random' else
-                'random_init'): r for r in json.load(f)}
+        vic, rnd = json.load(f)
+    knn_test = mcnemar(vic.pop('correct'), rnd.pop('correct'))
+    checks = check_pretraining(pre['records'], knn_test['diff'],
+                               knn_test['p'])
+    gate = summarize(checks)
+    print(gate_report(gate, seed))
 
-    results = {}
-    for name, config, init in columns(args):
-        print(f'[5/6] fine-tuning Faster R-CNN, {name.replace("_", " ")}'
+    result = dict(knn=dict(vicreg=vic, random=rnd, mcnemar=knn_test),
+                  gate=gate, det={}, pretrain_cached=pre['cached'])
+    gt = osp.join(labeled, 'annotations', 'validation.json')
+    coco = {}
+    for name, backbone in (('vicreg', pre['checkpoint']),
+                           ('random', random_ckpt)):
+        print(f'[5/6] fine-tuning Faster R-CNN from the {name} backbone'
               f'{tag}')
         det_dir = osp.join(work, f'det_{name}')
-        semi = name == SEMI
-        # config variables are resolved at load time: override each user
-        train_roots = ([f'train_dataloader.dataset.datasets.0.data_root='
-                        f'{labeled}/',
-                        f'train_dataloader.dataset.datasets.1.data_root='
-                        f'{data}/unlabeled/'] if semi else
-                       [f'train_dataloader.dataset.data_root={labeled}/'])
-        opts = [*train_roots,
-                *[f'{loader}.dataset.data_root={labeled}/' for loader in
-                  ('val_dataloader', 'test_dataloader')],
-                *[f'{ev}.ann_file={labeled}/annotations/validation.json'
-                  for ev in ('val_evaluator', 'test_evaluator')],
-                *options['semi' if semi else 'det']]
-        if init == 'vicreg':
-            opts.append(f'model.{"detector." if semi else ""}backbone.'
-                        f'init_cfg.checkpoint={ckpt}')
-        # iteration-based Soft Teacher: no epoch progress bar
-        run_stage(f'finetune_{name}', train_cmd(config, det_dir, opts, seed),
-                  logs, 0 if semi else max_epochs(config, opts))
-        print(f'  evaluating {name} on the validation split')
+        prefix = osp.join(det_dir, 'predictions')
+        opts = detector_options(DET_CFG, labeled, backbone, prefix,
+                                options['det'])
+        run_stage(f'finetune_{name}', train_cmd(DET_CFG, det_dir, opts,
+                                                 seed), logs,
+                  max_epochs(DET_CFG, opts))
         run_stage(f'test_{name}', [
-            py, 'tools/test.py', config, latest_checkpoint(det_dir),
-            '--work-dir', det_dir, '--cfg-options', *opts
-        ], logs)
+            py, 'tools/test.py', DET_CFG, latest_checkpoint(det_dir),
+            '--work-dir', det_dir, '--cfg-options', *opts], logs)
         with open(osp.join(det_dir, 'metrics.json')) as f:
-            # the semi column starts from the same VICReg backbone
-            results[name] = dict(det=json.load(f), knn=knn.get(
-                'vicreg_init' if semi else name, {}))
+            result['det'][name] = json.load(f)
+        coco[name] = ImageWeightedCOCO(gt, prefix + '.bbox.json')
+    result['bootstrap'] = paired_bootstrap(
+        coco['vicreg'], coco['random'], args.bootstrap, seed)
+
+    if args.semi:
+        result['det']['vicreg_semi'] = run_semi(
+            seed, args, work, data, labeled, options, train_cmd, logs,
+            pre['checkpoint'])
 
     print(f'[6/6] plots{tag}')
     run_stage('plots', [
-        py, 'tools/analysis_tools/plot_logs.py', vicreg_dir,
-        *[osp.join(work, f'det_{name}') for name, _, _ in columns(args)],
-        '--out',
-        osp.join(work, 'plots')
-    ], logs)
-    return results
+        py, 'tools/analysis_tools/plot_logs.py', pre['work_dir'],
+        *[osp.join(work, f'det_{n}') for n in COLUMNS], '--out',
+        osp.join(work, 'plots')], logs)
+    return result
 
 
-def tables(runs: dict, names: list) -> str:
-    """One row per column: each metric (mean +- std over the seeds), and,
-    for several seeds, each seed's value."""
+def run_semi(seed, args, work, data, labeled, options, train_cmd, logs,
+             ckpt) -> dict:
+    """Soft Teacher from the VICReg backbone on labeled + unlabeled scenes
+    (the pretraining's images are single objects: a detector's unlabeled
+    stream needs whole scenes, generated beside them)."""
+    py = sys.executable
+    scenes = data.rstrip('/') + '_scenes'
+    run_stage('generate_scenes', [py, 'tools/generate_demo_data.py', '--out',
+                                  scenes, '--quiet'], logs)
+    det_dir = osp.join(work, 'det_vicreg_semi')
+    opts = [f'train_dataloader.dataset.datasets.0.data_root={labeled}/',
+            f'train_dataloader.dataset.datasets.1.data_root={scenes}/'
+            f'unlabeled/',
+            *[f'{loader}.dataset.data_root={labeled}/' for loader in
+              ('val_dataloader', 'test_dataloader')],
+            *[f'{ev}.ann_file={labeled}/annotations/validation.json'
+              for ev in ('val_evaluator', 'test_evaluator')],
+            f'model.detector.backbone.init_cfg.checkpoint={ckpt}',
+            *options['semi']]
+    print('[5/6] Soft Teacher from the VICReg backbone (--semi)')
+    run_stage('finetune_vicreg_semi', train_cmd(SEMI_CFG, det_dir, opts,
+                                                seed), logs)
+    run_stage('test_vicreg_semi', [
+        py, 'tools/test.py', SEMI_CFG, latest_checkpoint(det_dir),
+        '--work-dir', det_dir, '--cfg-options', *opts], logs)
+    with open(osp.join(det_dir, 'metrics.json')) as f:
+        return json.load(f)
+
+
+def gate_report(gate: dict, seed: int) -> str:
+    verdict = ('LEARNED' if gate['learned'] else
+               'DID NOT LEARN: its detectors are not compared')
+    lines = [f'  pretraining check, seed {seed}: {verdict}']
+    for c in gate['checks']:
+        lines.append(f'    [{"ok" if c["passed"] else "FAIL"}] '
+                     f'{c["name"]}: {c["detail"]}')
+    return '\n'.join(lines)
+
+
+# table rows: (label, getter of a seed's column value)
+METRICS = [
+    ('kNN top-1', lambda r, c: r['knn'][c]['top1'] / 100),
+    ('kNN balanced', lambda r, c: r['knn'][c]['mean_class'] / 100),
+    ('AP', lambda r, c: r['det'][c]['coco/bbox_mAP']),
+    ('AP50', lambda r, c: r['det'][c]['coco/bbox_mAP_50']),
+    ('AR100', lambda r, c: r['det'][c]['coco/bbox_AR@100']),
+]
+# the per-seed paired test of each compared metric
+PAIRED = {
+    'kNN top-1': lambda r: ('McNemar', r['knn']['mcnemar']['p']),
+    'AP': lambda r: ('bootstrap', r['bootstrap']['bbox_mAP']['p']),
+    'AR100': lambda r: ('bootstrap', r['bootstrap']['bbox_AR@100']['p']),
+}
+
+
+def mean_std(values: list) -> str:
+    if len(values) < 2:
+        return f'{values[0]:.3f}' if values else 'n/a'
+    return f'{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}'
+
+
+def tables(runs: dict) -> str:
+    """Each column (mean ± std over the seeds that learned), the paired
+    difference with its tests, and every seed's figures."""
     seeds = sorted(runs)
-    head = '| init | ' + ' | '.join(m[0] for m in METRICS) + ' |'
-    lines = [head, '|---|' + '---|' * len(METRICS)]
-    for name in names:
+    ok = [s for s in seeds if runs[s]['gate']['learned']]
+    flagged = [s for s in seeds if s not in ok]
+    lines = []
+    if flagged:
+        lines += [f'Seeds {flagged}: the pretraining did not learn (see the '
+                  f'check above); they are listed, never compared.', '']
+    if ok:
+        head = '| | ' + ' | '.join(m[0] for m in METRICS) + ' |'
+        lines += [f'Over {len(ok)} seed(s) whose pretraining learned:', '',
+                  head, '|---|' + '---|' * len(METRICS)]
+        for col in COLUMNS:
+            lines.append(f'| {col} | ' + ' | '.join(
+                mean_std([get(runs[s], col) for s in ok])
+                for _, get in METRICS) + ' |')
         cells = []
-        for _, where, key in METRICS:
-            vals = [runs[s][name][where].get(key, float('nan'))
-                    for s in seeds]
-            if where == 'knn':
-                vals = [v / 100 for v in vals]  # percent -> fraction
-            cells.append(mean_std(vals))
-        lines.append(f'| {name.replace("_init", "")} | ' + ' | '.join(cells)
+        for label, get in METRICS:
+            t = paired_t([get(runs[s], 'vicreg') for s in ok],
+                         [get(runs[s], 'random') for s in ok])
+            cell = f'{t["mean"]:+.3f}'
+            if len(ok) > 1:
+                cell += f' ± {t["std"]:.3f}, t-test p={t["p"]:.2g}'
+            cells.append(cell)
+        lines.append('| vicreg − random | ' + ' | '.join(cells) + ' |')
+    lines += ['', 'Each seed (paired difference vicreg − random, with its '
+              'p-value: McNemar on the kNN queries, paired bootstrap over '
+              'validation images for AP and AR100):', '',
+              '| seed | pretraining | column | ' + ' | '.join(
+                  m[0] for m in METRICS) + ' |',
+              '|---|---|---|' + '---|' * len(METRICS)]
+    for s in seeds:
+        r = runs[s]
+        state = 'learned' if r['gate']['learned'] else 'DID NOT LEARN'
+        for col in COLUMNS:
+            lines.append(f'| {s} | {state} | {col} | ' + ' | '.join(
+                f'{get(r, col):.3f}' for _, get in METRICS) + ' |')
+        cells = []
+        for label, get in METRICS:
+            cell = f'{get(r, "vicreg") - get(r, "random"):+.3f}'
+            if label in PAIRED:
+                test, p = PAIRED[label](r)
+                cell += f' ({test} p={p:.2g})'
+            cells.append(cell)
+        lines.append(f'| {s} | {state} | difference | ' + ' | '.join(cells)
                      + ' |')
-    if len(seeds) > 1:
-        lines += ['', 'each seed:', '',
-                  '| seed | init | ' + ' | '.join(m[0] for m in METRICS)
-                  + ' |', '|---|---|' + '---|' * len(METRICS)]
-        for s in seeds:
-            for name in names:
-                vals = [runs[s][name][w].get(k, float('nan')) /
-                        (100 if w == 'knn' else 1) for _, w, k in METRICS]
-                lines.append(f'| {s} | {name.replace("_init", "")} | '
-                             + ' | '.join(f'{v:.3f}' for v in vals) + ' |')
-    chance = [runs[s]['vicreg_init']['knn'].get('chance') for s in seeds]
-    if chance and chance[0] is not None:
+        if 'vicreg_semi' in r['det']:
+            m = r['det']['vicreg_semi']
+            lines.append(f'| {s} | {state} | vicreg_semi (--semi) | | | '
+                         f'{m["coco/bbox_mAP"]:.3f} | '
+                         f'{m["coco/bbox_mAP_50"]:.3f} | '
+                         f'{m["coco/bbox_AR@100"]:.3f} |')
+    queries = runs[seeds[0]]['knn']['mcnemar']['n']
+    chance = runs[seeds[0]]['knn']['vicreg'].get('chance')
+    if chance is not None:
         lines += ['', f'kNN chance (most frequent validation class): '
-                  f'{chance[0] / 100:.3f}']
+                  f'{chance / 100:.3f}'
+                  f'; {queries} queries per seed']
     return '\n'.join(lines)
 
 
@@ -280,7 +419,7 @@ def main():
 
     print(f'[1/6] generating demo data in {data}')
     run_stage('generate_data', [py, 'tools/generate_demo_data.py', '--out',
-                                data, *options['data']], logs)
+                                data, '--quiet', *options['data']], logs)
 
     print('[2/6] converting YAML labels to COCO json')
     labeled = osp.join(data, 'labeled')
@@ -296,22 +435,19 @@ def main():
         runs[seed] = run_seed(seed, args, seed_work, data, options,
                               train_cmd)
 
-    table = tables(runs, [name for name, _, _ in columns(args)])
+    table = tables(runs)
     with open(osp.join(work, 'results.md'), 'w') as f:
         f.write(table + '\n')
     with open(osp.join(work, 'results.json'), 'w') as f:
         json.dump(runs, f, indent=1)
-    what = (f'{args.seeds} seeds, mean ± std' if args.seeds > 1 else
-            'seed 0')
-    print(f'\nkNN probe (fraction of validation object crops) and Faster '
-          f'R-CNN on the demo validation split, same budget ({what}; '
-          f'vicreg_semi: Soft Teacher, teacher evaluated, kNN of its '
-          f'initial backbone):\n')
+    print('\nkNN probe (fraction of validation object crops; balanced = '
+          'mean per-class) and Faster R-CNN on the demo validation split, '
+          'VICReg vs the same seed\'s random init, same budget:\n')
     print(table)
     print(f'\ntotal time {time.time() - t0:.0f} s')
     print(f'everything is under {work}: VICReg checkpoint(s), knn.json, '
-          f'det_*/ (validation_results.txt, per-class AP, metrics.json), '
-          f'plots/, results.md')
+          f'det_*/ (validation_results.txt, per-class AP, metrics.json, '
+          f'predictions.bbox.json), plots/, results.md, results.json')
 
 
 if __name__ == '__main__':

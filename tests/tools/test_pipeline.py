@@ -2,7 +2,9 @@
 
 Slow: each test runs the real tools as a user would.
 """
+import argparse
 import json
+import os
 import os.path as osp
 import re
 import sys
@@ -88,49 +90,118 @@ def test_torchrun_two_processes_both_stages(data, tmp_path):
 
 def test_demo_quick_runs_every_stage(tmp_path):
     """`tools/run_demo.py --quick` (what `make demo-quick` runs): data,
-    conversion, pretraining, three fine-tunes (the third Soft Teacher),
-    evaluation, plots, table."""
+    conversion, pretraining, the check, both fine-tunes, evaluation with
+    the paired tests, plots, table."""
     work = tmp_path / 'work'
     out = run_ok([sys.executable, 'tools/run_demo.py', '--quick', '--work-dir',
-                 str(work), '--data-dir', str(tmp_path / 'data')],
-                timeout=900)
+                 str(work), '--data-dir', str(tmp_path / 'data'),
+                 '--bootstrap', '20'], timeout=900)
     table = (work / 'results.md').read_text()
-    # kNN top-1, AP, AP50, AR100; vicreg_semi: Soft Teacher from VICReg
-    for init in ('vicreg', 'random', 'vicreg_semi'):
-        assert re.search(rf'^\| {init} \|( [\d.]+ \|){{4}}$', table,
-                         re.M), table
+    # kNN top-1, balanced, AP, AP50, AR100 of each column
+    for col in ('vicreg', 'random'):
+        assert re.search(rf'^\| 0 \| [A-Z a-z]+ \| {col} \|( [\d.]+ \|){{5}}$',
+                         table, re.M), table
+    assert re.search(r'\| difference \| [+-][\d.]+ \(McNemar p=', table)
     assert table.strip() in out
-    for name in ('det_vicreg_init', 'det_random_init', 'det_vicreg_semi'):
+    assert 'pretraining check, seed 0:' in out
+    for name in ('det_vicreg', 'det_random'):
         assert (work / name / 'validation_results.txt').is_file()
-        assert (work / name / 'metrics.json').is_file()
-    assert list((work / 'plots').glob('*.png'))
+        assert (work / name / 'predictions.bbox.json').is_file()
     assert list((work / 'plots').glob('*_knn.png'))  # the probe was logged
-    assert (work / 'knn.json').is_file()
-    # the detector really started from the VICReg checkpoint
-    log = (work / 'logs' / 'finetune_vicreg_init.log').read_text()
-    assert 'backbone: loaded' in log
+    results = json.loads((work / 'results.json').read_text())['0']
+    assert set(results['bootstrap']) == {'bbox_mAP', 'bbox_AR@100'}
+    assert not results['pretrain_cached']
+    # both detectors really started from a file: VICReg's, random init's
+    for name in ('vicreg', 'random'):
+        log = (work / 'logs' / f'finetune_{name}.log').read_text()
+        assert 'backbone: loaded' in log
 
 
-def test_demo_table_over_seeds():
-    """`run_demo.py --seeds N`: mean ± std per column and each seed's row."""
+def _run_demo_module():
     import importlib.util
     spec = importlib.util.spec_from_file_location(
         'run_demo', osp.join(ROOT, 'tools', 'run_demo.py'))
     run_demo = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(run_demo)
+    return run_demo
+
+
+@pytest.mark.parametrize('learned', [True, False])
+def test_demo_table_over_seeds(learned):
+    """`run_demo.py --seeds N`: mean ± std and the paired t-test over the
+    seeds that learned; a seed whose pretraining did not is listed, never
+    compared."""
+    run_demo = _run_demo_module()
 
     def column(top1, ap):
-        return dict(knn=dict(top1=top1, chance=19.0),
-                    det={'coco/bbox_mAP': ap, 'coco/bbox_mAP_50': 2 * ap,
-                         'coco/bbox_AR@100': 3 * ap})
-    runs = {s: dict(vicreg_init=column(30.0 + s, 0.04 + s / 100),
-                    random_init=column(20.0, 0.02)) for s in range(3)}
-    table = run_demo.tables(runs, ['vicreg_init', 'random_init'])
-    # vicreg kNN top-1 0.30, 0.31, 0.32: mean 0.31, sample std 0.01
-    assert '| vicreg | 0.310 ± 0.010 | 0.050 ± 0.010 |' in table
-    assert '| random | 0.200 ± 0.000 |' in table
-    assert '| 2 | vicreg | 0.320 | 0.060 | 0.120 | 0.180 |' in table
+        return dict(top1=top1, mean_class=top1, chance=19.0), {
+            'coco/bbox_mAP': ap, 'coco/bbox_mAP_50': 2 * ap,
+            'coco/bbox_AR@100': 3 * ap}
+
+    runs = {}
+    for s in range(3):
+        (kv, dv), (kr, dr) = column(30.0 + s, 0.04 + s / 100), column(
+            20.0, 0.02)
+        boot = dict(p=0.01, diff=0.0)
+        runs[s] = dict(
+            knn=dict(vicreg=kv, random=kr,
+                     mcnemar=dict(p=1e-4, n=1000, diff=0.1)),
+            det=dict(vicreg=dv, random=dr),
+            bootstrap={'bbox_mAP': boot, 'bbox_AR@100': boot},
+            gate=dict(learned=learned or s < 2, checks=[]))
+    table = run_demo.tables(runs)
+    if learned:
+        # vicreg kNN top-1 0.30, 0.31, 0.32: mean 0.31, sample std 0.01
+        assert 'Over 3 seed(s)' in table
+        assert '| vicreg | 0.310 ± 0.010 | 0.310 ± 0.010 | 0.050 ± 0.010 |' \
+            in table
+        assert '| random | 0.200 ± 0.000 |' in table
+        assert '| vicreg − random | +0.110 ± 0.010, t-test p=' in table
+    else:  # seed 2 did not learn: the comparison is over seeds 0, 1
+        assert 'Over 2 seed(s)' in table
+        assert '| vicreg | 0.305 ± 0.007 |' in table
+        assert 'Seeds [2]: the pretraining did not learn' in table
+        assert '| 2 | DID NOT LEARN | vicreg |' in table
+    assert '| 2 | ' in table  # every seed's figures are listed
     assert 'chance (most frequent validation class): 0.190' in table
-    one = run_demo.tables({0: runs[0]}, ['vicreg_init', 'random_init'])
-    assert '| vicreg | 0.300 | 0.040 | 0.080 | 0.120 |' in one
-    assert 'each seed' not in one
+
+
+def test_demo_reuses_a_cached_pretraining(tmp_path, monkeypatch):
+    """Same config, options, data and seed: no second training; another
+    seed or --fresh: a new one."""
+    run_demo = _run_demo_module()
+    data = tmp_path / 'data'
+    data.mkdir()
+    (data / 'manifest.json').write_text(json.dumps(dict(checksum='abc')))
+    trained = []
+
+    def fake_stage(name, cmd, log_dir, epochs=0):
+        work_dir = cmd[cmd.index('--work-dir') + 1]
+        trained.append(cmd[cmd.index('--seed') + 1])
+        run = osp.join(work_dir, '20260101_000000', 'vis_data')
+        os.makedirs(run)
+        with open(osp.join(run, 'scalars.json'), 'w') as f:
+            f.write(json.dumps(dict(iter=1, loss_var=1.0)) + '\n')
+        with open(osp.join(work_dir, 'last_checkpoint'), 'w') as f:
+            f.write(osp.join(work_dir, 'epoch_1.pth'))
+        return 0.0
+
+    monkeypatch.setattr(run_demo, 'run_stage', fake_stage)
+
+    def train_cmd(config, work_dir, opts, seed):
+        return ['train', '--work-dir', work_dir, '--seed', str(seed)]
+
+    def pretrain(seed, fresh=False):
+        args = argparse.Namespace(fresh=fresh, launcher_gpus=1)
+        return run_demo.pretrain(seed, args, str(tmp_path / f'w{seed}'),
+                                 str(data), run_demo.QUICK, train_cmd,
+                                 str(tmp_path))
+
+    assert not pretrain(0)['cached'] and trained == ['0']
+    assert pretrain(0)['cached'] and trained == ['0']
+    assert not pretrain(1)['cached'] and trained == ['0', '1']
+    assert not pretrain(0, fresh=True)['cached']
+    assert trained == ['0', '1', '0']
+    # other data: retrained
+    (data / 'manifest.json').write_text(json.dumps(dict(checksum='xyz')))
+    assert not pretrain(0)['cached'] and trained == ['0', '1', '0', '0']

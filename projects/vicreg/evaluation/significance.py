@@ -15,7 +15,8 @@ def mcnemar(correct_a: Sequence[bool],
     """Exact two-sided McNemar test of ``a`` vs ``b`` on paired outcomes.
 
     Returns ``a_only`` / ``b_only`` (queries only one backbone classifies
-    correctly), ``diff`` (accuracy of a minus b) and ``p``.
+    correctly), ``n`` (queries), ``diff`` (accuracy of a minus b) and
+    ``p``.
     """
     if len(correct_a) != len(correct_b) or not len(correct_a):
         raise ValueError('McNemar: need the same, non-empty query set for '
@@ -26,7 +27,7 @@ def mcnemar(correct_a: Sequence[bool],
     # P(X <= min(b, c)) for X ~ Binomial(n, 1/2), doubled
     tail = sum(math.comb(n, i) for i in range(min(a_only, b_only) + 1))
     p = min(1.0, 2 * tail / 2**n) if n else 1.0
-    return dict(a_only=a_only, b_only=b_only,
+    return dict(a_only=a_only, b_only=b_only, n=len(correct_a),
                 diff=(a_only - b_only) / len(correct_a), p=p)
 
 

@@ -42,17 +42,19 @@ def test_paired_t_is_scipys():
 
 
 def _records(var, std, rank, every=25):
-    return [dict(iter=(i + 1) * every, loss_var=v, emb_std=s, rankme=r)
+    return [dict(iter=(i + 1) * every, loss_var=v, emb_std=s,
+                 rankme_ratio=r)
             for i, (v, s, r) in enumerate(zip(var, std, rank))]
 
 
-LEARNED = _records(var=[17.0, 18.5, 16.0, 12.0, 9.0],
-                   std=[0.33, 0.26, 0.35, 0.55, 0.66],
-                   rank=[80, 60, 70, 90, 110])
-# a flat run as the old demo's: variance term up, std down, RankMe falling
-FLAT = _records(var=[16.5, 18.3, 18.2, 18.3, 18.3],
-                std=[0.34, 0.27, 0.28, 0.27, 0.24],
-                rank=[90, 45, 35, 30, 20])
+LEARNED = _records(var=[18.9, 19.1, 18.5, 18.2, 17.9],
+                   std=[0.25, 0.23, 0.26, 0.28, 0.29],
+                   rank=[0.6, 0.3, 0.2, 0.16, 0.15])
+# a run that did not learn: variance term up, std and RankMe falling to a
+# collapse
+FLAT = _records(var=[16.5, 18.3, 18.9, 19.5, 20.3],
+                std=[0.34, 0.27, 0.25, 0.22, 0.18],
+                rank=[0.7, 0.2, 0.06, 0.03, 0.01])
 
 
 def test_gate_passes_a_run_that_learned():
