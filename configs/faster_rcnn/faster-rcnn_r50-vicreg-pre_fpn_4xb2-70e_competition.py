@@ -64,7 +64,8 @@ model = dict(
         rcnn=dict(assigner=dict(type='SyncFreeMaxIoUAssigner'))))
 
 # NonFiniteLossHook: a NaN/Inf loss stops the run before a checkpoint is
-# written from it (mode='skip' skips such steps instead); PreemptionHook: a
+# written from it (optim_wrapper type 'NonFiniteSkipOptimWrapper' skips such
+# steps instead); PreemptionHook: a
 # time-limit warning (SIGUSR1) or SIGTERM/SIGINT checkpoints after the
 # current iteration and stops, requeueing a Slurm job; docs/reliability.md
 custom_hooks = [

@@ -84,7 +84,8 @@ default_hooks = dict(
         type='CheckpointHook', interval=10, max_keep_ckpts=3,
         save_last=True))
 # NonFiniteLossHook: a NaN/Inf loss stops the run before a checkpoint is
-# written from it (mode='skip' skips such steps instead); PreemptionHook: a
+# written from it (optim_wrapper type 'NonFiniteSkipOptimWrapper' skips such
+# steps instead); PreemptionHook: a
 # time-limit warning (SIGUSR1) or SIGTERM/SIGINT checkpoints after the
 # current iteration and stops, requeueing a Slurm job; docs/reliability.md
 custom_hooks = [

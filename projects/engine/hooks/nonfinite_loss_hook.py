@@ -1,32 +1,26 @@
-"""Stop (or skip) a training step whose loss is NaN or Inf.
+"""Stop a training run whose loss is NaN or Inf.
 
 A single corrupt batch, an fp16 overflow or an absurd learning rate makes a
 loss non-finite; one optimizer step with it turns every weight into NaN and
 every later checkpoint is garbage. :class:`NonFiniteLossHook` catches it in
-the iteration where it happens:
+the iteration where it happens: after the iteration's ``log_vars`` are known
+it raises :class:`NonFiniteLossError` naming the iteration, the epoch and
+each non-finite loss term (``loss_inv``/``loss_var``/``loss_cov`` for
+VICReg, ``loss_rpn_cls``/``loss_cls``/``loss_bbox``/... for Faster R-CNN)
+and the last checkpoint. The hook runs before ``CheckpointHook`` (and EMA,
+logging), so no checkpoint is written from the damaged weights: the last
+good one is left as it was and ``--resume`` continues from it.
 
-- ``mode='stop'`` (default): after the iteration's ``log_vars`` are known it
-  raises :class:`NonFiniteLossError` naming the iteration, the epoch and each
-  non-finite loss term (``loss_inv``/``loss_var``/``loss_cov`` for VICReg,
-  ``loss_rpn_cls``/``loss_cls``/``loss_bbox``/... for Faster R-CNN) and the
-  last checkpoint. The hook runs before ``CheckpointHook`` (and EMA, logging),
-  so no checkpoint is written from the damaged weights: the last good one is
-  left as it was and ``--resume`` continues from it.
-- ``mode='skip'``: the optimizer step of a batch whose total loss is not
-  finite is not taken (no backward, no step; gradients zeroed; BatchNorm
-  running statistics put back to their values before the batch); a warning
-  names the iteration and terms. After ``max_consecutive_skips`` skipped
-  steps in a row the run stops as in ``'stop'`` mode (e.g. the weights are
-  already NaN, so every later step would be skipped too).
+Skipping such steps instead is the optim wrapper's job
+(``optim_wrapper = dict(type='NonFiniteSkipOptimWrapper', ...)``,
+:mod:`projects.engine.optim`): it decides before the step. The hook then
+warns about each skipped step, naming the iteration and the terms, and stops
+the run after ``max_consecutive_skips`` skipped steps in a row (e.g. the
+weights are already NaN, so every later step would be skipped too).
 
-Cost: ``'stop'`` adds no device synchronisation: mmengine's
-``RuntimeInfoHook`` already copies every ``log_var`` to the host each
-iteration (``MessageHub.update_scalar`` calls ``.item()``), and this hook only
-reads those Python floats. ``'skip'`` must decide before the step, so it adds
-one scalar ``isfinite(loss)`` read per iteration (one host sync on GPU, as
-``torch.cuda.amp.GradScaler`` does for its inf check; under DDP plus one
-all-reduce of that flag so all ranks skip together) and a device-side copy
-of the buffers (BatchNorm statistics and batch counters) per iteration.
+Cost: none beyond what mmengine already pays. ``RuntimeInfoHook`` copies
+every ``log_var`` to the host each iteration (``MessageHub.update_scalar``
+calls ``.item()``) and this hook only reads those Python floats.
 """
 import logging
 import math
@@ -50,6 +44,14 @@ def _as_float(value) -> Optional[float]:
     return None
 
 
+def _step_skipped(optim_wrapper) -> bool:
+    """Whether a ``NonFiniteSkipMixin`` wrapper (or one of an
+    ``OptimWrapperDict``'s) skipped its last step."""
+    wrappers = optim_wrapper.values() if hasattr(optim_wrapper, 'values') \
+        else [optim_wrapper]
+    return any(getattr(w, 'step_skipped', False) for w in wrappers)
+
+
 @HOOKS.register_module()
 class NonFiniteLossHook(Hook):
     """Guard against NaN/Inf losses (see the module docstring).
@@ -60,9 +62,8 @@ class NonFiniteLossHook(Hook):
     ``custom_imports``.
 
     Args:
-        mode (str): ``'stop'`` or ``'skip'``. Defaults to ``'stop'``.
-        max_consecutive_skips (int): in ``'skip'`` mode, stop after this
-            many skipped steps in a row. Defaults to 10.
+        max_consecutive_skips (int): with a skipping optim wrapper, stop
+            after this many skipped steps in a row. Defaults to 10.
     """
 
     # Not mmdet's CheckInvalidLossHook: it asserts on the total loss every
@@ -71,64 +72,11 @@ class NonFiniteLossHook(Hook):
     # hub, before EMAHook (NORMAL), LoggerHook and CheckpointHook (VERY_LOW).
     priority = 'ABOVE_NORMAL'
 
-    def __init__(self, mode: str = 'stop',
-                 max_consecutive_skips: int = 10) -> None:
-        if mode not in ('stop', 'skip'):
-            raise ValueError(f"NonFiniteLossHook mode must be 'stop' or "
-                             f"'skip', not {mode!r}")
-        self.mode = mode
+    def __init__(self, max_consecutive_skips: int = 10) -> None:
         self.max_consecutive_skips = max_consecutive_skips
         self.consecutive_skips = 0
         self.total_skips = 0
-        self._skipped_this_iter = False
 
-    # ------------------------------------------------------------ skip mode
-    def before_train(self, runner) -> None:
-        if self.mode != 'skip':
-            return
-        wrapper = runner.optim_wrapper
-        if getattr(wrapper, '_nonfinite_guarded', False):
-            return
-        original = wrapper.update_params
-
-        def update_params(loss, *args, **kwargs):
-            if self._finite_everywhere(loss):
-                return original(loss, *args, **kwargs)
-            self._skipped_this_iter = True
-            wrapper.zero_grad()
-            self._restore_buffers()
-            return None
-
-        wrapper.update_params = update_params
-        wrapper._nonfinite_guarded = True
-
-    def before_train_iter(self, runner, batch_idx: int,
-                          data_batch=None) -> None:
-        if self.mode != 'skip':
-            return
-        # The forward pass of a bad batch also updates BatchNorm running
-        # statistics; keep a device-side copy (no sync, a few MB at most)
-        # to put back if the step is skipped.
-        model = getattr(runner.model, 'module', runner.model)
-        # (num_batches_tracked too: BatchNorm with momentum=None uses it)
-        self._buffers = [(b, b.detach().clone()) for b in model.buffers()]
-
-    def _restore_buffers(self) -> None:
-        with torch.no_grad():
-            for buf, saved in getattr(self, '_buffers', ()):
-                buf.copy_(saved)
-
-    @staticmethod
-    def _finite_everywhere(loss: torch.Tensor) -> bool:
-        finite = torch.isfinite(loss.detach()).all().to(torch.float32)
-        import torch.distributed as dist
-        if dist.is_available() and dist.is_initialized():
-            # every rank must skip together, or DDP's backward all-reduce
-            # would wait forever for the rank that skipped
-            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
-        return bool(finite.item())
-
-    # ------------------------------------------------------------- checking
     def _nonfinite_terms(self, runner, outputs) -> dict:
         bad = {}
         hub = runner.message_hub
@@ -142,9 +90,9 @@ class NonFiniteLossHook(Hook):
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs: Optional[dict] = None) -> None:
-        skipped, self._skipped_this_iter = self._skipped_this_iter, False
+        skipped = _step_skipped(runner.optim_wrapper)
         bad = self._nonfinite_terms(runner, outputs)
-        if skipped and not bad:
+        if skipped and not bad:  # another rank's loss was the bad one
             bad = {'loss': float('nan')}
         if not bad:
             self.consecutive_skips = 0
@@ -152,7 +100,7 @@ class NonFiniteLossHook(Hook):
         terms = ', '.join(f'{k}={v}' for k, v in bad.items())
         where = (f'iteration {runner.iter + 1} (epoch {runner.epoch + 1}, '
                  f'batch {batch_idx + 1})')
-        if self.mode == 'skip' and skipped:
+        if skipped:
             self.consecutive_skips += 1
             self.total_skips += 1
             if self.consecutive_skips <= self.max_consecutive_skips:
@@ -162,16 +110,16 @@ class NonFiniteLossHook(Hook):
                     f'{self.consecutive_skips} in a row).',
                     logger='current', level=logging.WARNING)
                 return
-        last = runner.message_hub.get_info('last_ckpt')
-        if self.mode == 'skip' and skipped:
             why = (f'{self.consecutive_skips} optimizer steps in a row were '
                    f'skipped')
         else:
             why = 'the optimizer step has been taken, so the weights are ' \
                   'no longer trustworthy'
+        last = runner.message_hub.get_info('last_ckpt')
         raise NonFiniteLossError(
             f'Non-finite loss at {where}: {terms}. Training stopped '
             f'({why}); no checkpoint was written from this state. Last '
             f'checkpoint: {last or "none yet"} (use --resume to continue '
-            f'from it). Check the data and the learning rate, or use '
-            f"NonFiniteLossHook(mode='skip') to skip such steps.")
+            f'from it). Check the data and the learning rate, or set '
+            f"optim_wrapper.type='NonFiniteSkipOptimWrapper' to skip such "
+            f'steps.')

@@ -206,6 +206,10 @@ def test_no_direct_torch_load_in_project_code():
 
 
 # ----------------------------------------------------------- NaN / Inf loss
+# skipping NaN/Inf steps is the optim wrapper's (projects/engine/optim)
+SKIP_OPTIM_WRAPPER = {'optim_wrapper.type': 'NonFiniteSkipOptimWrapper'}
+
+
 def test_nan_loss_stops_run_and_keeps_last_checkpoint(tmp_path, unlabeled):
     work = tmp_path / 'work'
     # iteration 4 (runner.iter 3) is the second of epoch 2: epoch_1.pth is
@@ -231,10 +235,10 @@ def test_inf_loss_skip_mode_skips_the_step_and_finishes(tmp_path, unlabeled):
     work = tmp_path / 'work'
     runner = vicreg_runner(
         tmp_path, unlabeled, work,
-        hooks=[dict(type='InjectNaNHook', iters=[1], value=float('inf'))])
+        hooks=[dict(type='InjectNaNHook', iters=[1], value=float('inf'))],
+        **SKIP_OPTIM_WRAPPER)
     guard = [h for h in runner.hooks if type(h).__name__ ==
              'NonFiniteLossHook'][0]
-    guard.mode = 'skip'
     before = {}
 
     class _Snapshot(Hook):
@@ -252,7 +256,7 @@ def test_inf_loss_skip_mode_skips_the_step_and_finishes(tmp_path, unlabeled):
 
     runner.register_hook(_Snapshot(), priority='LOWEST')
     runner.train()
-    assert guard.total_skips == 1
+    assert guard.total_skips == 1 == runner.optim_wrapper.skipped_steps
     ckpt = CheckpointLoader.load_checkpoint(str(work / 'epoch_2.pth'))
     assert all(torch.isfinite(v).all() for v in ckpt['state_dict'].values()
                if v.is_floating_point())
@@ -261,10 +265,11 @@ def test_inf_loss_skip_mode_skips_the_step_and_finishes(tmp_path, unlabeled):
 def test_skip_mode_gives_up_after_consecutive_skips(tmp_path, unlabeled):
     runner = vicreg_runner(
         tmp_path, unlabeled, tmp_path / 'work',
-        hooks=[dict(type='InjectNaNHook', iters=[0, 1, 2])])
+        hooks=[dict(type='InjectNaNHook', iters=[0, 1, 2])],
+        **SKIP_OPTIM_WRAPPER)
     guard = [h for h in runner.hooks if type(h).__name__ ==
              'NonFiniteLossHook'][0]
-    guard.mode, guard.max_consecutive_skips = 'skip', 2
+    guard.max_consecutive_skips = 2
     with pytest.raises(NonFiniteLossError, match='3 optimizer steps in a row'):
         runner.train()
 

@@ -1,5 +1,5 @@
-"""Issue 15: orphan temporary checkpoint files, NonFiniteLossHook's skip
-mode under DDP (2 gloo processes), and a hung rank (SIGSTOP) ending the job
+"""Issue 15: orphan temporary checkpoint files, NonFiniteSkipOptimWrapper
+under DDP (2 gloo processes), and a hung rank (SIGSTOP) ending the job
 within the configured distributed timeout."""
 import os
 import os.path as osp
@@ -85,7 +85,7 @@ def test_preemption_hook_cleans_work_dir_at_start(tmp_path):
         PreemptionHook(signals=('SIGFOO', ))
 
 
-# ------------------------------------------------- skip mode, 2 processes
+# --------------------------------------- skipping optim wrapper, 2 processes
 def _skip_worker(rank, port, agree, out_dir):
     """Rank ``rank`` of 2: 4 steps; rank 1's loss is NaN in step 2 only."""
     import datetime
@@ -93,10 +93,9 @@ def _skip_worker(rank, port, agree, out_dir):
 
     import torch.distributed as dist
     from mmengine.logging import MessageHub
-    from mmengine.optim import OptimWrapper
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    from projects.engine import NonFiniteLossHook
+    from projects.engine import NonFiniteLossHook, NonFiniteSkipOptimWrapper
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
     dist.init_process_group('gloo', rank=rank, world_size=2,
                             timeout=datetime.timedelta(seconds=20))
@@ -104,22 +103,23 @@ def _skip_worker(rank, port, agree, out_dir):
     net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8),
                               torch.nn.Linear(8, 1))
     model = DDP(net, broadcast_buffers=False)
-    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
-    hook = NonFiniteLossHook(mode='skip')
+    wrapper = NonFiniteSkipOptimWrapper(
+        torch.optim.SGD(model.parameters(), lr=0.1))
     if not agree:  # negative control: each rank decides alone
-        hook._finite_everywhere = lambda loss: bool(torch.isfinite(loss))
+        wrapper._finite_everywhere = lambda loss: bool(torch.isfinite(loss))
+    hook = NonFiniteLossHook()
     runner = SimpleNamespace(
         model=model, optim_wrapper=wrapper, iter=0, epoch=0,
         message_hub=MessageHub.get_instance(f'skip-{rank}-{agree}'))
-    hook.before_train(runner)
     gen = torch.Generator().manual_seed(rank)
     params, result = [], {'error': None}
     try:
         for it in range(4):
             runner.iter = it
-            hook.before_train_iter(runner, it)
             before = [b.clone() for b in net[1].buffers()]
-            loss = model(torch.randn(6, 4, generator=gen)).pow(2).mean()
+            # as mmengine's train_step: forward inside optim_context
+            with wrapper.optim_context(model):
+                loss = model(torch.randn(6, 4, generator=gen)).pow(2).mean()
             if rank == 1 and it == 1:
                 loss = loss * float('nan')
             wrapper.update_params(loss)
