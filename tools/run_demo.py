@@ -14,7 +14,7 @@ pretraining is cached by (config, options, data, seed): a second run
 reuses it, ``--fresh`` retrains. ``--semi`` adds Soft Teacher (opt-in: see
 docs/semi_supervised.md). Every stage is one of the project's own tools,
 run as a user would; each stage's log goes to
-``<work-dir>/[seed<S>/]logs/<stage>.log``.
+``<work-dir>/seed<S>/logs/<stage>.log``.
 """
 import argparse
 import hashlib
@@ -116,7 +116,7 @@ def run_stage(name: str, cmd: list, log_dir: str, epochs: int = 0) -> float:
                bar_format='{desc} {percentage:3.0f}%|{bar:30}| '
                '{n:.1f}/{total_fmt} ep [{elapsed}<{remaining}]'
                if epochs else '{desc} {elapsed}')
-    with open(log_path, 'w') as log:
+    with open(log_path, 'w', buffering=1) as log:  # line: tail -f works
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True,
                                 env=dict(os.environ, **STAGE_ENV))
@@ -431,7 +431,9 @@ def main():
 
     runs = {}
     for seed in range(args.seeds):
-        seed_work = work if args.seeds == 1 else osp.join(work, f'seed{seed}')
+        # one folder per seed whatever --seeds says: a later --seeds N run
+        # reuses the cached pretraining of `make demo` (seed 0)
+        seed_work = osp.join(work, f'seed{seed}')
         runs[seed] = run_seed(seed, args, seed_work, data, options,
                               train_cmd)
 

@@ -92,11 +92,11 @@ def test_demo_quick_runs_every_stage(tmp_path):
     """`tools/run_demo.py --quick` (what `make demo-quick` runs): data,
     conversion, pretraining, the check, both fine-tunes, evaluation with
     the paired tests, plots, table."""
-    work = tmp_path / 'work'
     out = run_ok([sys.executable, 'tools/run_demo.py', '--quick', '--work-dir',
-                 str(work), '--data-dir', str(tmp_path / 'data'),
+                 str(tmp_path / 'work'), '--data-dir', str(tmp_path / 'data'),
                  '--bootstrap', '20'], timeout=900)
-    table = (work / 'results.md').read_text()
+    table = (tmp_path / 'work' / 'results.md').read_text()
+    work = tmp_path / 'work' / 'seed0'
     # kNN top-1, balanced, AP, AP50, AR100 of each column
     for col in ('vicreg', 'random'):
         assert re.search(rf'^\| 0 \| [A-Z a-z]+ \| {col} \|( [\d.]+ \|){{5}}$',
@@ -108,7 +108,8 @@ def test_demo_quick_runs_every_stage(tmp_path):
         assert (work / name / 'validation_results.txt').is_file()
         assert (work / name / 'predictions.bbox.json').is_file()
     assert list((work / 'plots').glob('*_knn.png'))  # the probe was logged
-    results = json.loads((work / 'results.json').read_text())['0']
+    results = json.loads(
+        (tmp_path / 'work' / 'results.json').read_text())['0']
     assert set(results['bootstrap']) == {'bbox_mAP', 'bbox_AR@100'}
     assert not results['pretrain_cached']
     # both detectors really started from a file: VICReg's, random init's
