@@ -15,10 +15,7 @@ from typing import List, Optional, Sequence, Tuple
 from mmdet.datasets import BaseDetDataset
 from mmdet.registry import DATASETS
 
-from projects.vicreg.datasets.unlabeled_image_folder import (IMG_EXTENSIONS,
-                                                             _ListingCache,
-                                                             default_cache_dir,
-                                                             scan_images)
+from projects.vicreg.datasets.image_listing import IMG_EXTENSIONS, list_images
 
 
 @DATASETS.register_module()
@@ -73,17 +70,7 @@ class UnlabeledDetDataset(BaseDetDataset):
                 f'unlabeled image folder {root} does not exist; set the '
                 f'unlabeled dataset\'s data_root (e.g. --cfg-options '
                 f'train_dataloader.dataset.datasets.1.data_root=DIR)')
-        cache = None
-        files = None
-        if self.listing_cache is not None:
-            cache = _ListingCache(
-                root, self.extensions, default_cache_dir()
-                if self.listing_cache == 'auto' else self.listing_cache)
-            files = cache.load()
-        if files is None:
-            files, dirs = scan_images(root, self.extensions)
-            if cache is not None:
-                cache.save(files, dirs)
+        files = list_images(root, self.extensions, self.listing_cache)
         if not files:
             raise RuntimeError(f'no images with extensions '
                                f'{self.extensions} in {root}')

@@ -1,118 +1,29 @@
 """Unlabeled image folder for self-supervised pretraining.
 
-Listing and naturally sorting 512,000 files takes seconds (far more on
-network file systems) and is paid once per rank, so the sorted listing is
-cached in a text file keyed on the folder (absolute path, extensions, and
-the mtime of every directory, so adding, removing or renaming files
-invalidates it). Costs: docs/performance.md.
+mmpretrain's ``CustomDataset(with_label=False)`` with the project's folder
+listing (:mod:`.image_listing`: cached across runs and ranks, natural
+order) and bad files skipped instead of stopping the run.
 """
-import hashlib
-import json
 import logging
-import os
 import os.path as osp
-import tempfile
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence
 
 from mmengine.logging import print_log
-from mmpretrain.datasets import BaseDataset
+from mmpretrain.datasets import CustomDataset
 from mmpretrain.registry import DATASETS
 
-IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif',
-                  '.tiff', '.webp')
-CACHE_ENV_VAR = 'VICREG_CACHE_DIR'
-_CACHE_VERSION = 1
-
-
-def default_cache_dir() -> str:
-    return os.environ.get(CACHE_ENV_VAR) or osp.join(
-        osp.expanduser('~'), '.cache', 'vicreg', 'listings')
-
-
-def scan_images(root: str, extensions: Sequence[str]
-                ) -> Tuple[List[str], Dict[str, int]]:
-    """Recursively list image files under ``root`` (extension match is
-    case-insensitive; hidden entries skipped).
-
-    Returns:
-        The relative paths, sorted (numeric names by value, e.g. ``2.PNG``
-        before ``10.PNG``), and ``{relative dir: mtime_ns}`` of every
-        directory visited (the cache key).
-    """
-    exts = tuple(e.lower() for e in extensions)
-    files: List[str] = []
-    dirs: Dict[str, int] = {}
-    stack = ['']
-    while stack:
-        rel = stack.pop()
-        path = osp.join(root, rel) if rel else root
-        dirs[rel] = os.stat(path).st_mtime_ns
-        with os.scandir(path) as it:
-            for entry in it:
-                if entry.name.startswith('.'):
-                    continue
-                rel_name = osp.join(rel, entry.name) if rel else entry.name
-                if entry.is_dir():
-                    stack.append(rel_name)
-                elif entry.name.lower().endswith(exts):
-                    files.append(rel_name)
-    files.sort(key=_sort_key)
-    return files, dirs
-
-
-def _sort_key(path: str) -> Tuple[str, int, str]:
-    # Cheap natural order for `{idx}.PNG` (a regex split costs seconds on
-    # 512k names, osp.split/splitext ~1 s more); others sort as strings.
-    head, _, name = path.rpartition(os.sep)
-    stem = name.partition('.')[0]
-    return (head, int(stem) if stem.isdigit() else -1, name)
-
-
-class _ListingCache:
-    """Listing of ``root`` stored as ``<header json>\\n<path>\\n...``."""
-
-    def __init__(self, root: str, extensions: Sequence[str],
-                 cache_dir: str) -> None:
-        self.root = osp.abspath(root)
-        self.extensions = sorted(e.lower() for e in extensions)
-        key = hashlib.sha1(
-            json.dumps([self.root, self.extensions]).encode()).hexdigest()
-        self.path = osp.join(cache_dir, f'{key[:16]}.txt')
-
-    def load(self) -> Optional[List[str]]:
-        try:
-            with open(self.path) as f:
-                header = json.loads(f.readline())
-                if header.get('version') != _CACHE_VERSION or \
-                        header.get('root') != self.root:
-                    return None
-                for rel, mtime in header['dirs'].items():
-                    path = osp.join(self.root, rel) if rel else self.root
-                    if os.stat(path).st_mtime_ns != mtime:
-                        return None
-                files = f.read().split('\n')
-        except (OSError, ValueError, KeyError):
-            return None
-        return files if files != [''] else []
-
-    def save(self, files: List[str], dirs: Dict[str, int]) -> None:
-        header = dict(version=_CACHE_VERSION, root=self.root, dirs=dirs)
-        try:
-            os.makedirs(osp.dirname(self.path), exist_ok=True)
-            # Write-then-rename: ranks building the dataset concurrently
-            # never read a partial file.
-            fd, tmp = tempfile.mkstemp(dir=osp.dirname(self.path))
-            with os.fdopen(fd, 'w') as f:
-                f.write(json.dumps(header) + '\n' + '\n'.join(files))
-            os.replace(tmp, self.path)
-        except OSError as err:  # a read-only home must not stop training
-            print_log(f'Could not write listing cache {self.path}: {err}',
-                      logger='current', level=logging.WARNING)
+from .image_listing import IMG_EXTENSIONS, list_images
 
 
 @DATASETS.register_module()
-class UnlabeledImageFolder(BaseDataset):
+class UnlabeledImageFolder(CustomDataset):
     """Images without labels, from a folder used as-is or a file list.
+
+    ``CustomDataset(with_label=False)`` except for the listing: its
+    ``get_samples`` walks the folder again in every rank and run and sorts
+    names as strings; this one is cached
+    (:func:`~projects.vicreg.datasets.image_listing.list_images`) and in
+    natural order (``2.PNG`` before ``10.PNG``).
 
     Works with a flat folder (e.g. ``{idx}.PNG``), nested folders (e.g. an
     ImageNet ``train/`` tree, class folders ignored) or ``ann_file``: one
@@ -135,7 +46,8 @@ class UnlabeledImageFolder(BaseDataset):
         listing_cache (str, optional): Folder for the listing cache;
             ``'auto'`` uses ``$VICREG_CACHE_DIR`` or
             ``~/.cache/vicreg/listings``; None disables it.
-        **kwargs: Other arguments of :class:`mmpretrain.datasets.BaseDataset`.
+        **kwargs: Other arguments of
+            :class:`mmpretrain.datasets.CustomDataset`.
     """
 
     def __init__(self,
@@ -146,7 +58,6 @@ class UnlabeledImageFolder(BaseDataset):
                  extensions: Sequence[str] = IMG_EXTENSIONS,
                  listing_cache: Optional[str] = 'auto',
                  **kwargs) -> None:
-        self.extensions = tuple(extensions)
         self.listing_cache = listing_cache
         self.num_skipped = 0
         self.bad_files: set = set()
@@ -154,20 +65,28 @@ class UnlabeledImageFolder(BaseDataset):
             ann_file=ann_file,
             data_root=data_root,
             data_prefix=data_prefix,
+            with_label=False,
+            extensions=extensions,
             pipeline=pipeline,
             **kwargs)
 
     def load_data_list(self) -> List[dict]:
-        root = self.data_prefix.get('img_path') or self.data_root
+        root = self.img_prefix or self.data_root
         if self.ann_file:
             files = self._read_file_list(self.ann_file)
         else:
-            files = self._list_folder(root)
+            files = self._find_samples()
         if not files:
             raise RuntimeError(
-                f'No images with extensions {self.extensions} found in '
-                f'{self.ann_file or root}')
+                f'No images with extensions {sorted(self.extensions)} found '
+                f'in {self.ann_file or root}')
         return [dict(img_path=osp.join(root, f)) for f in files]
+
+    def _find_samples(self) -> List[str]:
+        root = self.img_prefix or self.data_root
+        if not osp.isdir(root):
+            raise FileNotFoundError(f'image folder {root} does not exist')
+        return list_images(root, self.extensions, self.listing_cache)
 
     @staticmethod
     def _read_file_list(ann_file: str) -> List[str]:
@@ -180,22 +99,6 @@ class UnlabeledImageFolder(BaseDataset):
                 parts = line.rsplit(' ', 1)
                 files.append(parts[0] if len(parts) == 2
                              and parts[1].lstrip('-').isdigit() else line)
-        return files
-
-    def _list_folder(self, root: str) -> List[str]:
-        if not osp.isdir(root):
-            raise FileNotFoundError(f'image folder {root} does not exist')
-        cache = None
-        if self.listing_cache is not None:
-            cache_dir = default_cache_dir() \
-                if self.listing_cache == 'auto' else self.listing_cache
-            cache = _ListingCache(root, self.extensions, cache_dir)
-            files = cache.load()
-            if files is not None:
-                return files
-        files, dirs = scan_images(root, self.extensions)
-        if cache is not None:
-            cache.save(files, dirs)
         return files
 
     def prepare_data(self, idx: int):

@@ -10,6 +10,7 @@ from mmengine.registry import init_default_scope
 from PIL import Image
 from process_helpers import ROOT
 
+import projects.vicreg.datasets.image_listing as listing
 import projects.vicreg.datasets.unlabeled_image_folder as uif
 
 # isort: split
@@ -63,9 +64,9 @@ def test_listing_cache_used_and_invalidated(tmp_path, monkeypatch):
     first = UnlabeledImageFolder(data_root=str(data), listing_cache=cache)
     assert len(os.listdir(cache)) == 1
 
-    real_scan = uif.scan_images
+    real_scan = listing.scan_images
     calls = []
-    monkeypatch.setattr(uif, 'scan_images',
+    monkeypatch.setattr(listing, 'scan_images',
                         lambda *a: calls.append(a) or real_scan(*a))
     again = UnlabeledImageFolder(data_root=str(data), listing_cache=cache)
     assert _names(again) == _names(first) and not calls  # served by cache
