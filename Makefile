@@ -1,5 +1,5 @@
 # The two commands a user needs:
-#   make demo   - install if needed, then the whole pipeline on the embedded demo data
+#   make demo   - install if needed, then the whole pipeline on generated demo data
 #   make test   - install if needed, then the test suite (CPU, minutes)
 PYTHON ?= python
 # `make test-torch`: the fast tests in a separate virtualenv with this torch

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Usage: tools/dist_train.sh CONFIG GPUS [train.py args...]
 # Env: NNODES (1), NODE_RANK (0), MASTER_ADDR (127.0.0.1), PORT (29500).
-# Without CUDA the processes use the gloo backend (set in tools/train.py).
+# Without CUDA the processes use the gloo backend, started by projects/launch/
+# (load_config -> init_cpu_distributed), which tools/train.py calls.
 set -euo pipefail
 CONFIG=$1
 GPUS=$2
