@@ -2,14 +2,16 @@
 # One-shot GPU benchmark run (H100 / H200, ~7-8 minutes): every
 # tools/analysis_tools/bench_*.py in full mode, JSON lines to $OUT.
 #
-# Preparation on the workstation (see /work/shared/device/README.md):
-#   mkdir -p .gpu && cp ../shared/device/wheels/*.whl ../shared/device/setup.sh .gpu/
-#   grep -qx '/.gpu/' .git/info/exclude || echo '/.gpu/' >> .git/info/exclude
-#   # optional, for bench_coco_eval (the device has no network):
+# On a CUDA machine with the project installed (`make install`, packages
+# from the index), from the repository root:
+#   pip install faster-coco-eval==1.8.0   # optional, for bench_coco_eval
+#   OUT=work_dirs/gpu_bench bash tools/analysis_tools/gpu_bench.sh
+# Optional .gpu/ folder in the repository root (git-ignored), e.g. for a
+# machine without network: .gpu/setup.sh is sourced first when present (it
+# may put a compiled CUDA mmcv and the OpenMMLab packages on PYTHONPATH), and
+# a .gpu/faster_coco_eval-*cp312*.whl found there is installed; fetch one with
 #   pip download faster-coco-eval==1.8.0 --no-deps --only-binary=:all: \
 #       --python-version 3.12 --platform manylinux_2_28_x86_64 -d .gpu/
-# Then on the device (run tool, carry [".gpu"], timeout ~560 s):
-#   bash tools/analysis_tools/gpu_bench.sh
 #
 # Each benchmark has its own time limit so one overrun cannot starve the
 # rest; a benchmark's output (and its exit status) still lands in $OUT.

@@ -6,17 +6,22 @@
 # detector on CUDA, (3) the Faster R-CNN step bench with both backends side
 # by side. JSON lines and logs land in $OUT.
 #
-# Preparation on the workstation (see shared/device/README.md):
-#   mkdir -p .gpu && cp ../shared/device/wheels/*.whl ../shared/device/setup.sh .gpu/
-#   pip download --no-deps -d .gpu mmcv-lite==2.1.0
-#   grep -qx '/.gpu/' .git/info/exclude || echo '/.gpu/' >> .git/info/exclude
-# Then on the device (run tool, carry [".gpu"], timeout ~400 s):
-#   bash tools/misc/gpu_check_mmcv_ops.sh
+# Needs, in a .gpu/ folder in the repository root (git-ignored):
+#   .gpu/setup.sh   sourced first; it must leave a compiled CUDA mmcv 2.1.0
+#                   and the OpenMMLab packages importable and export
+#                   PYTHONPATH (set -u: the script extends it), e.g. activate
+#                   a virtualenv where `python tools/install.py
+#                   --mmcv-from-source` ran on this CUDA machine (or
+#                   MMCV_WHEEL=<a CUDA wheel>; docs/install.md), then
+#                   export PYTHONPATH=${PYTHONPATH:-}
+#   .gpu/mmcv_lite-2.1.0-*.whl   pip download --no-deps -d .gpu mmcv-lite==2.1.0
+# Then, on the CUDA machine, from the repository root:
+#   OUT=work_dirs/gpu_check_mmcv_ops bash tools/misc/gpu_check_mmcv_ops.sh
 set -u
 OUT=${OUT:-work_dirs/gpu_check_mmcv_ops}
 mkdir -p "$OUT"
 # shellcheck disable=SC1091
-source .gpu/setup.sh  # compiled CUDA mmcv + mm packages in /tmp/site
+source .gpu/setup.sh  # compiled CUDA mmcv + OpenMMLab packages importable
 export PYTHONPATH="$PWD:$PYTHONPATH" PYTHONWARNINGS=ignore
 { which nvcc || echo 'no nvcc on PATH'; nvidia-smi -L; } > "$OUT/env.txt" 2>&1
 
