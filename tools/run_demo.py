@@ -42,7 +42,7 @@ from projects.vicreg.evaluation.significance import mcnemar, paired_t
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 PRETRAIN_CFG = ('configs/vicreg/'
-                'vicreg_resnet18-proj512_1xb128-coslr-8e_demo-objects32.py')
+                'vicreg_resnet18-proj512_1xb128-coslr-6e_demo-objects32.py')
 # one detector config for both columns: they differ in the backbone file
 DET_CFG = 'configs/faster_rcnn/faster-rcnn_r18-pre_fpn_1xb4-3e_demo-6cls.py'
 SEMI_CFG = ('configs/soft_teacher/soft-teacher_faster-rcnn_r18-vicreg-pre_'

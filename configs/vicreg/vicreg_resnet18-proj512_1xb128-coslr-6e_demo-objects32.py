@@ -33,11 +33,11 @@ train_dataloader = dict(
 # solo-learn's CIFAR VICReg optimizer: LARS, trust coefficient 0.02,
 # weight decay 1e-4, lr 0.3 per 256 images (here 0.6 x 128 / 256).
 optim_wrapper = dict(optimizer=dict(lr=0.6, eta=0.02, weight_decay=1e-4))
-train_cfg = dict(max_epochs=8)  # 500 iterations of 128 on 8,000 images
+train_cfg = dict(max_epochs=6)  # 372 iterations of 128 on 8,000 images
 
 default_hooks = dict(
     logger=dict(interval=25),
-    checkpoint=dict(interval=8, max_keep_ckpts=1))
+    checkpoint=dict(interval=6, max_keep_ckpts=1))
 custom_hooks = [
     dict(type='CollapseMonitorHook', interval=25),
     dict(type='NonFiniteLossHook'),
