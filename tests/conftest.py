@@ -4,7 +4,8 @@ import sys
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # the repository (projects/) and the shared test helpers (tests/*.py); the
-# tests themselves mirror the package tree below tests/
+# tests mirror the package tree below tests/ (projects/launch is tested
+# through the tools that use it: tests/tools, tests/projects/engine)
 for path in (osp.join(ROOT, 'tests'), ROOT):
     if path not in sys.path:
         sys.path.insert(0, path)

@@ -1,6 +1,6 @@
 # Faster R-CNN R50-FPN fine-tuned from a VICReg-pretrained ResNet-50: the
-# RECOMMENDED recipe, and the base of the detection config family (README,
-# "Detection recipes"). It starts from the original team's recipe
+# RECOMMENDED recipe, and the base of the detection config family
+# (configs/faster_rcnn/README.md). It starts from the original team's recipe
 # (torchvision 0.12 fasterrcnn_resnet50_fpn; reproduced as is by
 # faster-rcnn_r50-vicreg-pre-frozenbn_fpn_4xb2-70e-original_competition.py)
 # and changes two things (-frozenbn undoes the first; -original, its child,
@@ -52,10 +52,11 @@ model = dict(
     # Same results, fewer GPU launches / host syncs per step
     # (docs/performance.md): proposals pre-selected for the whole batch at
     # once (projects/detection/models/batched_rpn_head.py) and mmdet's MaxIoUAssigner
-    # without a host sync per ground-truth box (assigner.py). The anchor
-    # cache (anchor_generator.py) is opt-in: on keep-ratio shapes its gain
-    # was not measurable on CPU (docs/performance.md, "Anchor cache");
-    # enable with --cfg-options
+    # without a host sync per ground-truth box
+    # (projects/detection/models/sync_free_max_iou_assigner.py). The anchor
+    # cache (projects/detection/models/cached_anchor_generator.py) is opt-in:
+    # on keep-ratio shapes its gain was not measurable on CPU
+    # (docs/performance.md, "Anchor cache"); enable with --cfg-options
     # model.rpn_head.anchor_generator.type=CachedAnchorGenerator
     rpn_head=dict(type='BatchedRPNHead'),
     roi_head=dict(bbox_head=dict(num_classes=100)),

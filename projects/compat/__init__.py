@@ -1,5 +1,5 @@
 """Compatibility fixes that let mmengine 0.10.7 / mmcv 2.1.0 / mmdet 3.3.0 /
-mmpretrain 1.2.0 run on current PyTorch, numpy, opencv and transformers.
+mmpretrain 1.2.0 run on current PyTorch, numpy and transformers.
 
 Imported by every entry point in ``tools/`` and by every config through
 ``custom_imports``. Each fix lives in its own module and uses a documented

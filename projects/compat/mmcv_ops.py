@@ -3,8 +3,8 @@
 mmcv 2.1.0 has no wheel for torch >= 2.2 and building it takes half an hour
 (and ``nvcc`` for CUDA ops). This project's pipelines call only three of its
 compiled functions (``nms``, ``roi_align_forward``, ``roi_align_backward``;
-recorded while the demo and the tests ran, see
-``tools/misc/record_mmcv_ops.py``), and torchvision ships CPU and CUDA kernels
+recorded while the demo and the tests ran with
+``VICREG_DET_RECORD_MMCV_OPS=FILE``), and torchvision ships CPU and CUDA kernels
 for all three. So when no compiled ``mmcv._ext`` is installed, an import hook
 (the standard ``sys.meta_path`` extension point, appended last so a real
 ``mmcv._ext`` always wins) serves ``mmcv._ext`` from this module. Every other

@@ -114,10 +114,8 @@ def close_distributed(completed: bool) -> None:
     then ("terminate called without an active exception", SIGABRT: its
     worker threads still hold work when the interpreter is finalised);
     torchrun then reports the run as failed. Call it after dropping the
-    runner: a DDP wrapper keeps the group alive past ``destroy_process_group``.
-    2-process toy runs with DDP on this 2-core machine (2026-11-30): 10 of 25
-    aborted at exit without teardown, 1 of 25 with the group destroyed but
-    DDP kept, 0 of 25 with DDP dropped first. After a failure
+    runner: a DDP wrapper keeps the group alive past ``destroy_process_group``
+    (measurements: docs/reliability.md). After a failure
     (``completed=False``) there is no barrier: the other ranks may never
     reach it.
     """

@@ -110,8 +110,8 @@ def test_pipelines_unchanged(config):
 
 
 def test_dump_sees_a_changed_value(tmp_path):
-    """Negative control: a child changing one view parameter by name shows
-    up in the dump."""
+    """Negative control: a child changing one view parameter shows up in
+    the dump."""
     base = 'configs/vicreg/vicreg_resnet50_1xb128-coslr-230e_unlabeled.py'
     child = tmp_path / 'child.py'
     child.write_text(

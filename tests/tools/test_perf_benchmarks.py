@@ -2,8 +2,8 @@
 keeps its output contract (JSON lines, the ratio line last, op counts where
 promised), so the one-shot GPU run (gpu_bench.sh) does not fail on a broken
 script. They run with a transformers-5 stand-in on the path (conftest's
-``transformers5_site``), as the GPU image has transformers 5 (a script
-importing mmpretrain before projects.compat fails there). Timings are not
+``transformers5_site``), as a GPU machine with transformers >= 5 has (a
+script importing mmpretrain before projects.compat fails there). Timings are not
 checked here."""
 import json
 import os

@@ -1,5 +1,5 @@
 """The detection recipe family: per-epoch lr of each schedule and the
-original's frozen-BN backbone (README, "Detection recipes")."""
+original's frozen-BN backbone (configs/faster_rcnn/README.md)."""
 import os.path as osp
 
 import pytest
@@ -55,7 +55,8 @@ def epoch_lrs(config, iters_per_epoch: int = 1000) -> list:
     return lrs
 
 
-# documented lr at epochs 0, 10, 39, 40, 50, 69 (config headers, README)
+# documented lr at epochs 0, 10, 39, 40, 50, 69 (config headers,
+# configs/faster_rcnn/README.md)
 DOCUMENTED = {
     'base': (BASE, [5e-3, 5e-3, 5e-3, 5e-3, 5e-3, 5e-5]),
     'original': (ORIGINAL, [5e-3, 1e-3, 4e-5, 5e-3, 1e-3, 2e-4]),

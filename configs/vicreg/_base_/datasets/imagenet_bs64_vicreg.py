@@ -1,8 +1,8 @@
 # VICReg pretraining data: ImageNet train and the two views of the official
 # augmentations.py, op for op. Jitter, grayscale and blur are the uint8 cv2
 # ops of projects/vicreg/datasets/transforms/fast_views.py (PIL's arithmetic, less CPU;
-# docs/performance.md). Children change an op by its name, e.g.
-# `view_crop = dict(_base_.view_crop, scale=64)`, then re-list the views.
+# docs/performance.md). Children change ops by type, e.g. the demo's
+# `dict(op, **demo_view_ops.get(op.type, {}))` over both views.
 dataset_type = 'ImageNet'
 data_root = 'data/imagenet/'
 data_preprocessor = dict(
