@@ -3,7 +3,7 @@
 Slurm sends the time-limit warning at one of its periodic checks (every 30 s
 here), so a short training may end before it or long after it depending on
 the machine: two of these tests once finished before the warning on a quiet
-machine, and a sized-up run was still too short in CI (2026-11-30). With
+machine, and a sized-up run was still too short in CI. With
 this hook the first run of a job waits, before iteration ``at_iter``, until
 PreemptionHook has a signal: the warning always lands mid-training, however
 fast the machine. Waiting changes no state (weights, RNG, data order), so

@@ -68,10 +68,8 @@ custom_hooks = [
     dict(type='PreemptionHook')
 ]
 
-# Gradient clipping: without it the first full demo run (real VICReg demo
-# backbone, 2026-11-30) diverged between steps 20 and 30 (sup_loss_cls
-# 3.6 -> 2e8, then no RoI left and mmdet's SoftTeacher raised KeyError
-# 'loss_cls'). Likely cause (not isolated): the unlabeled classification
+# Gradient clipping: without it a demo run diverged within 30 steps
+# (docs/semi_supervised.md). Likely cause (not isolated): the unlabeled classification
 # loss is rescaled by len(weights) / sum(weights), up to ~100x while the
 # teacher's background scores are ~1/101, and the demo's lr per image is 5x
 # mmdet's recipe (0.005 / 4 vs 0.01 / 40).
