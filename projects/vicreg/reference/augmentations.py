@@ -1,12 +1,20 @@
-"""``augmentations.py`` ``TrainTransform`` of the official VICReg code."""
+"""``augmentations.py`` ``TrainTransform`` of the official VICReg code.
+
+The official values are those of :mod:`projects.vicreg.views` (shared with
+the batched views); the ops here are the official PIL / torchvision ones.
+"""
 from typing import Callable, Tuple
 
 import numpy as np
 import torch
 
+from ..views import (BLUR_SIGMA, CROP_SIZE, FLIP_PROB, GRAY_PROB,
+                     IMAGENET_MEAN, IMAGENET_STD, JITTER, JITTER_PROB, VIEW1,
+                     VIEW2)
+
 
 def official_train_transform(
-        size: int = 224) -> Callable[[object], Tuple[torch.Tensor, ...]]:
+        size: int = CROP_SIZE) -> Callable[[object], Tuple[torch.Tensor, ...]]:
     """The official two-view ``TrainTransform`` on a PIL RGB image.
 
     At ``size`` 224 it is the official transform verbatim; at other crop
@@ -17,7 +25,7 @@ def official_train_transform(
     from PIL import ImageFilter, ImageOps
     from torchvision import transforms
     from torchvision.transforms import InterpolationMode
-    k = size / 224
+    k = size / CROP_SIZE
 
     class GaussianBlur:
 
@@ -26,7 +34,8 @@ def official_train_transform(
 
         def __call__(self, img):
             if np.random.rand() < self.p:
-                sigma = (np.random.rand() * 1.9 + 0.1) * k
+                lo, hi = BLUR_SIGMA
+                sigma = (np.random.rand() * (hi - lo) + lo) * k
                 return img.filter(ImageFilter.GaussianBlur(sigma))
             return img
 
@@ -40,22 +49,19 @@ def official_train_transform(
                 return ImageOps.solarize(img)
             return img
 
-    def view(blur_p, sol_p):
+    def view(blur_prob, solarize_prob):
         return transforms.Compose([
             transforms.RandomResizedCrop(
                 size, interpolation=InterpolationMode.BICUBIC),
-            transforms.RandomHorizontalFlip(p=0.5),
-            transforms.RandomApply([
-                transforms.ColorJitter(
-                    brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)
-            ], p=0.8),
-            transforms.RandomGrayscale(p=0.2),
-            GaussianBlur(p=blur_p),
-            Solarization(p=sol_p),
+            transforms.RandomHorizontalFlip(p=FLIP_PROB),
+            transforms.RandomApply([transforms.ColorJitter(*JITTER)],
+                                   p=JITTER_PROB),
+            transforms.RandomGrayscale(p=GRAY_PROB),
+            GaussianBlur(p=blur_prob),
+            Solarization(p=solarize_prob),
             transforms.ToTensor(),
-            transforms.Normalize(
-                mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]),
+            transforms.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD),
         ])
 
-    t1, t2 = view(1.0, 0.0), view(0.1, 0.2)
+    t1, t2 = view(**VIEW1), view(**VIEW2)
     return lambda img: (t1(img), t2(img))

@@ -11,6 +11,7 @@ import torchvision.transforms.functional as TF
 from PIL import Image, ImageFilter, ImageOps
 from scipy import stats
 
+from projects.vicreg.models.utils import gpu_view_ops as GO
 from projects.vicreg.models.utils import gpu_views as G
 
 
@@ -205,12 +206,12 @@ def test_brightness_contrast_saturation_match_torchvision(factor):
     for op, fn in enumerate([TF.adjust_brightness, TF.adjust_contrast,
                              TF.adjust_saturation]):
         f = torch.full((2, 4), factor)
-        out = G._linear_round(x, torch.full((2, ), op), f, ones)
+        out = GO._linear_round(x, torch.full((2, ), op), f, ones)
         ref = torch.stack([fn(xi, factor) for xi in x])
         torch.testing.assert_close(out, ref, atol=1e-6, rtol=0)
     # vs PIL (uint8 per op): within a level
     img = _image(0, 64)
-    out = G._linear_round(_float(img), torch.tensor([0]),
+    out = GO._linear_round(_float(img), torch.tensor([0]),
                           torch.full((1, 4), factor), ones[:1])
     ref = np.asarray(TF.adjust_brightness(img, factor)).astype(float)
     assert np.abs(out[0].permute(1, 2, 0).numpy() * 255 - ref).max() <= 1.0

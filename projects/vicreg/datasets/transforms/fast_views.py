@@ -44,6 +44,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmpretrain.registry import TRANSFORMS
 
+from ...views import BLUR_SIGMA
+
 
 def _check_image(img: np.ndarray, name: str) -> None:
     if not (isinstance(img, np.ndarray) and img.dtype == np.uint8
@@ -250,7 +252,7 @@ class FastGaussianBlur(BaseTransform):
     PIL's ``ImageFilter.GaussianBlur(sigma)``, sigma ~ U(*sigma)."""
 
     def __init__(self,
-                 sigma: Sequence[float] = (0.1, 2.0),
+                 sigma: Sequence[float] = BLUR_SIGMA,
                  prob: float = 0.5) -> None:
         if len(sigma) != 2 or not 0 < sigma[0] <= sigma[1]:
             raise ValueError(f'FastGaussianBlur: sigma must be (min, max) '
