@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from projects.detection.datasets.competition import CLASSES
+from projects.detection.datasets import CLASSES
 
 DEMO_CONFIG = ('configs/faster_rcnn/'
                'faster-rcnn_r18-vicreg-pre_fpn_1xb4-2e_competition-demo.py')
@@ -94,7 +94,7 @@ def make_converted_splits(root: str, size: Sequence[int]) -> None:
     """The small labeled set the detector tests share: training images 1-4
     and validation images 30001-30003 of three classes (class 0 among them),
     at most two boxes each, converted to COCO jsons in root/annotations."""
-    from projects.detection.datasets.competition import convert_to_file
+    from projects.detection.converters import convert_to_file
     classes = ['cup or mug', 'dog', 'starfish']
     make_split(root, 'training', range(1, 5), classes, seed=1, size=size,
                max_boxes=2)

@@ -42,7 +42,7 @@ import yaml
 from PIL import Image
 
 # the competition's 100 classes, in its order (index = label id)
-from projects.detection.datasets.competition import CLASSES
+from projects.detection.datasets import CLASSES
 
 # Demo classes: (competition name, shape, texture). Shapes and textures both
 # differ between classes; colours are random per object.

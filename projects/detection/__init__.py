@@ -18,10 +18,14 @@ Importing this package (configs do, via ``custom_imports``) registers:
   for the whole batch at once;
 - ``UnlabeledDetDataset`` (mmdet DATASETS): an image folder without labels,
   the unlabeled stream of the Soft Teacher configs (configs/soft_teacher/).
+
+:mod:`.converters` converts the YAML labels to COCO jsons
+(``tools/dataset_converters/yaml_to_coco.py``).
 """
 from .. import compat  # noqa: F401  (torch>=2.6 checkpoint loading first)
-from .datasets import (CATEGORIES, CLASSES, CompetitionDataset,
-                       UnlabeledDetDataset, convert_split, convert_to_file)
+from .converters import (CATEGORIES, AnnotationConversionError,
+                         convert_split, convert_to_file)
+from .datasets import CLASSES, CompetitionDataset, UnlabeledDetDataset
 from .engine import (PretrainedBackboneCheckHook, PretrainedLoadError,
                      check_backbone)
 from .evaluation import CompetitionCocoMetric, format_summary, write_results
@@ -29,7 +33,8 @@ from .models import (BatchedRPNHead, CachedAnchorGenerator, SyncBNIfCUDA,
                      SyncFreeMaxIoUAssigner)
 
 __all__ = [
-    'CLASSES', 'CATEGORIES', 'convert_split', 'convert_to_file',
+    'CLASSES', 'CATEGORIES', 'AnnotationConversionError', 'convert_split',
+    'convert_to_file',
     'CompetitionCocoMetric', 'format_summary', 'write_results',
     'SyncBNIfCUDA', 'PretrainedBackboneCheckHook', 'PretrainedLoadError',
     'check_backbone', 'SyncFreeMaxIoUAssigner', 'CachedAnchorGenerator',

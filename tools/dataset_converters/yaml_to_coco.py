@@ -16,8 +16,8 @@ import os.path as osp
 import sys
 import time
 
-from projects.detection.datasets.competition import (AnnotationConversionError,
-                                                     convert_to_file)
+from projects.detection.converters import (AnnotationConversionError,
+                                           convert_to_file)
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 

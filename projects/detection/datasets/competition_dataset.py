@@ -1,7 +1,8 @@
 """The competition's labeled detection data as an mmdet dataset.
 
 The YAML labels are converted once to COCO jsons
-(``tools/dataset_converters/yaml_to_coco.py``, :mod:`.competition`); this
+(``tools/dataset_converters/yaml_to_coco.py``,
+:mod:`projects.detection.converters`); this
 dataset reads them as mmdet's ``CocoDataset`` does. Label ``i`` (0-based,
 ``"cup or mug"`` = 0) is COCO category ``i + 1``; mmdet's background is
 label 100.
@@ -40,3 +41,6 @@ class CompetitionDataset(CocoDataset):
             'salt or pepper shaker', 'croquet ball', 'skunk', 'starfish'),
         # None: visualizers draw 100 random colours (COCO's palette has 80)
         palette=None)
+
+
+CLASSES = CompetitionDataset.METAINFO['classes']

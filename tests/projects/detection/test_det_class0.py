@@ -7,7 +7,8 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
-from projects.detection.datasets.competition import CLASSES, convert_to_file
+from projects.detection.converters import convert_to_file
+from projects.detection.datasets import CLASSES
 
 
 @pytest.fixture(scope='module')

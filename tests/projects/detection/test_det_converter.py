@@ -10,10 +10,9 @@ import pytest
 from det_helpers import make_split, write_item
 from process_helpers import ROOT
 
-from projects.detection.datasets.competition import (CLASSES,
-                                                     AnnotationConversionError,
-                                                     convert_split,
-                                                     convert_to_file)
+from projects.detection.converters import (AnnotationConversionError,
+                                           convert_split, convert_to_file)
+from projects.detection.datasets import CLASSES
 
 TOOL = osp.join(ROOT, 'tools', 'dataset_converters', 'yaml_to_coco.py')
 

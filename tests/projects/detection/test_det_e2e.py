@@ -12,7 +12,8 @@ from det_helpers import (DEMO_CONFIG, fake_vicreg_checkpoint,
 from process_helpers import ROOT
 
 from projects.compat.mmcv_ops import COVERED_OPS, RECORD_ENV
-from projects.detection.datasets.competition import CLASSES, convert_to_file
+from projects.detection.converters import convert_to_file
+from projects.detection.datasets import CLASSES
 from projects.detection.evaluation.metrics.competition_coco_metric import \
     STAT_NAMES
 

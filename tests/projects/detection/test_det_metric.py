@@ -15,7 +15,8 @@ from det_helpers import make_split
 from pycocotools.coco import COCO as RefCOCO
 from pycocotools.cocoeval import COCOeval as RefCOCOeval
 
-from projects.detection.datasets.competition import CLASSES, convert_to_file
+from projects.detection.converters import convert_to_file
+from projects.detection.datasets import CLASSES
 from projects.detection.evaluation.metrics.competition_coco_metric import (
     STAT_NAMES, CompetitionCocoMetric, format_summary, write_results)
 

@@ -123,7 +123,7 @@ def test_vicreg_workers_do_not_change_the_result(tmp_path, vicreg_args):
 def test_detector_resume_is_exact(tmp_path):
     from det_helpers import make_split
 
-    from projects.detection.datasets.competition import convert_to_file
+    from projects.detection.converters import convert_to_file
     root = tmp_path / 'labeled'
     make_split(str(root), 'training', range(1, 9), size=(64, 96), seed=3)
     convert_to_file(str(root), 'training',

@@ -202,7 +202,7 @@ def test_kill9_vicreg_resumes_to_the_end(tmp_path):
 def test_kill9_detector_resumes_to_the_end(tmp_path):
     from det_helpers import make_split
 
-    from projects.detection.datasets.competition import convert_to_file
+    from projects.detection.converters import convert_to_file
     root = tmp_path / 'labeled'
     make_split(str(root), 'training', range(1, 5), size=(64, 96), seed=3)
     convert_to_file(str(root), 'training',

@@ -1,4 +1,5 @@
-"""The competition's detection data: YAML -> COCO conversion.
+"""The competition's detection data: YAML -> COCO conversion (the library
+side of ``tools/dataset_converters/yaml_to_coco.py``).
 
 Layout: ``{root}/{split}/images/{n}.JPEG`` and
 ``{root}/{split}/labels/{n}.yml`` with ``bboxes`` (``[xmin, ymin, xmax,
@@ -25,9 +26,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import yaml
 from PIL import Image
 
-from .competition_dataset import CompetitionDataset
-
-CLASSES = CompetitionDataset.METAINFO['classes']  # the only copy is there
+from .datasets.competition_dataset import CLASSES
 
 CLASS_TO_INDEX = {name: i for i, name in enumerate(CLASSES)}
 CATEGORY_ID_OFFSET = 1  # category id = class index + 1
