@@ -9,13 +9,19 @@ the extra types mmengine/mmdet/mmpretrain checkpoints contain. A file that
 pickles anything else (e.g. a callable whose ``__reduce__`` runs a command) is
 refused with :class:`UntrustedCheckpointError`.
 
+torch < 2.6 has no ``safe_globals`` (2.5) or no ``(obj, name)`` entries in
+it (2.4 and older); there :class:`_RestrictedUnpickler` unpickles with the
+same allow-list plus torch's own weights-only one.
+
 Opt-in for a file you trust: ``VICREG_DET_TRUST_CHECKPOINTS=1`` loads with
 ``weights_only=False`` (full pickle: it can run code).
 """
+import _compat_pickle
+import codecs
 import os
 import os.path as osp
 import pickle
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -24,6 +30,10 @@ from mmengine.optim.scheduler import OneCycleParamScheduler
 from mmengine.runner.checkpoint import CheckpointLoader
 
 TRUST_ENV_VAR = 'VICREG_DET_TRUST_CHECKPOINTS'
+# safe_globals with (obj, name) entries; older torch: _RestrictedUnpickler
+TORCH_SAFE_GLOBALS = torch.__version__ >= '2.6'
+# numpy 1.26 ships a numpy._core stub, so hasattr(np, '_core') cannot tell
+NUMPY2 = np.lib.NumpyVersion(np.__version__) >= '2.0.0'
 
 
 class UntrustedCheckpointError(pickle.UnpicklingError):
@@ -86,7 +96,7 @@ def _restricted_getattr(obj: Any, name: str) -> Any:
 
 
 def _numpy_globals() -> list:
-    core = np._core if hasattr(np, '_core') else np.core
+    core = np._core if NUMPY2 else np.core
     allowed = [np.ndarray, np.dtype]
     # numpy 2 pickles as numpy._core.*, numpy 1 as numpy.core.*: allow both.
     for mod in ('numpy._core', 'numpy.core'):
@@ -109,6 +119,73 @@ ALLOWED_GLOBALS = [
 ]
 
 
+def _allowed_by_name() -> Dict[str, Any]:
+    """Pickled name -> object: torch's weights-only allow-list, what torch
+    >= 2.6 adds to it by default (bytes, sets, complex), and ours."""
+    from torch._weights_only_unpickler import _get_allowed_globals
+    allowed = dict(_get_allowed_globals())
+    allowed.update({'_codecs.encode': codecs.encode,
+                    'builtins.bytearray': bytearray, 'builtins.set': set,
+                    'builtins.complex': complex})
+    for entry in ALLOWED_GLOBALS:
+        obj, name = entry if isinstance(entry, tuple) else (
+            entry, f'{entry.__module__}.{entry.__name__}')
+        allowed[name] = obj
+    return allowed
+
+
+class _RestrictedUnpickler(pickle._Unpickler):
+    """Weights-only unpickling for torch < 2.6, as the ``Unpickler`` of the
+    ``pickle_module`` given to ``torch.load(weights_only=False)``.
+
+    Globals resolve only through :func:`_allowed_by_name` (nothing is
+    imported), and BUILD only sets the state of instances of allowed
+    classes: on a class object it would overwrite the class's attributes.
+    The pure-Python unpickler, as the C one's BUILD cannot be intercepted.
+    """
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.allowed = _allowed_by_name()
+        self.classes = {
+            obj for obj in self.allowed.values() if isinstance(obj, type)}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if self.proto < 3 and self.fix_imports:  # as pickle's (torch.save
+            # writes protocol 2: builtins are pickled as __builtin__)
+            if (module, name) in _compat_pickle.NAME_MAPPING:
+                module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+            elif module in _compat_pickle.IMPORT_MAPPING:
+                module = _compat_pickle.IMPORT_MAPPING[module]
+        try:
+            return self.allowed[f'{module}.{name}']
+        except KeyError:
+            raise UntrustedCheckpointError(
+                f'Unsupported global: GLOBAL {module}.{name} is not '
+                'allowed') from None
+
+    def load_build(self) -> None:
+        inst = self.stack[-2]
+        if type(inst) not in self.classes:
+            raise UntrustedCheckpointError(
+                f'setting the state of {inst!r} is not allowed')
+        super().load_build()
+
+    dispatch[pickle.BUILD[0]] = load_build
+
+
+class _RestrictedPickle:
+    """The ``pickle_module`` for ``torch.load`` on torch < 2.6."""
+
+    Unpickler = _RestrictedUnpickler
+
+    @staticmethod
+    def load(file, **kwargs) -> Any:  # torch's legacy (non-zip) format
+        return _RestrictedUnpickler(file, **kwargs).load()
+
+
 def trusted() -> bool:
     return os.environ.get(TRUST_ENV_VAR, '') not in ('', '0', 'false')
 
@@ -122,6 +199,10 @@ def safe_torch_load(file: Any, map_location: Optional[Any] = 'cpu') -> Any:
     if trusted():
         return torch.load(file, map_location=map_location, weights_only=False)
     try:
+        if not TORCH_SAFE_GLOBALS:
+            return torch.load(file, map_location=map_location,
+                              weights_only=False,
+                              pickle_module=_RestrictedPickle)
         with torch.serialization.safe_globals(ALLOWED_GLOBALS):
             return torch.load(
                 file, map_location=map_location, weights_only=True)

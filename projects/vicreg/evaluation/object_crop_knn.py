@@ -10,6 +10,7 @@ call :meth:`ObjectCropKNN.evaluate`, so their numbers are the same.
 import math
 import os.path as osp
 import time
+from contextlib import nullcontext
 from typing import Dict, Optional, Sequence
 
 import torch
@@ -113,8 +114,10 @@ class ObjectCropKNN:
         for start in range(0, pixels.shape[0], self.batch_size):
             x = pixels[start:start + self.batch_size].to(device).float()
             x = (x - self.mean.to(device)) / self.std.to(device)
-            with torch.autocast(device.type, dtype=amp_dtype or torch.float32,
-                                enabled=amp_dtype is not None):
+            # no autocast object when disabled: torch 2.1 refuses a float32
+            # CPU autocast even with enabled=False
+            with (torch.autocast(device.type, dtype=amp_dtype)
+                  if amp_dtype is not None else nullcontext()):
                 feats.append(pooled_features(backbone, x))
         return torch.cat(feats)
 

@@ -18,6 +18,7 @@ from mmengine.optim.scheduler import OneCycleParamScheduler
 from mmengine.runner import CheckpointLoader, load_checkpoint
 from process_helpers import ROOT
 
+import projects.compat.checkpoint as compat_checkpoint
 from projects.compat import TRUST_ENV_VAR, UntrustedCheckpointError
 from projects.compat.hue import _mmcv_adjust_hue, adjust_hue
 
@@ -48,7 +49,21 @@ def test_mmcv_roi_align_matches_torchvision():
 
 
 # -------------------------------------------------------------- checkpoints
-def test_malicious_checkpoint_is_refused(tmp_path):
+@pytest.fixture(params=[
+    pytest.param('safe_globals', marks=pytest.mark.skipif(
+        not compat_checkpoint.TORCH_SAFE_GLOBALS,
+        reason='torch < 2.6: no safe_globals with (obj, name) entries')),
+    'restricted'])
+def loader(request, monkeypatch):
+    """Each checkpoint path of safe_torch_load: torch's weights-only one
+    (torch >= 2.6) and the restricted unpickler (torch < 2.6, also run on
+    newer torch)."""
+    monkeypatch.setattr(compat_checkpoint, 'TORCH_SAFE_GLOBALS',
+                        request.param == 'safe_globals')
+    return request.param
+
+
+def test_malicious_checkpoint_is_refused(tmp_path, loader):
     marker = tmp_path / 'pwned'
     path = str(tmp_path / 'evil.pth')
     torch.save({'state_dict': {}, 'meta': RunsCode(marker)}, path)
@@ -59,7 +74,7 @@ def test_malicious_checkpoint_is_refused(tmp_path):
     assert not marker.exists()
 
 
-def test_restricted_getattr_in_checkpoint(tmp_path):
+def test_restricted_getattr_in_checkpoint(tmp_path, loader):
     """Only getattr(HistoryBuffer, <statistic>) may appear in a pickle."""
 
     class _GetattrPayload:
@@ -73,7 +88,7 @@ def test_restricted_getattr_in_checkpoint(tmp_path):
         CheckpointLoader.load_checkpoint(path)
 
 
-def test_trusted_opt_in_loads_full_pickle(tmp_path, monkeypatch):
+def test_trusted_opt_in_loads_full_pickle(tmp_path, monkeypatch, loader):
     path = str(tmp_path / 'date.pth')
     torch.save({'meta': {'day': datetime.date(2022, 4, 25)}}, path)
     with pytest.raises(UntrustedCheckpointError):
@@ -81,6 +96,37 @@ def test_trusted_opt_in_loads_full_pickle(tmp_path, monkeypatch):
     monkeypatch.setenv(TRUST_ENV_VAR, '1')
     ckpt = CheckpointLoader.load_checkpoint(path)
     assert ckpt['meta']['day'] == datetime.date(2022, 4, 25)
+
+
+def test_checkpoint_value_types_load(tmp_path, loader):
+    """What runner checkpoints hold (bytes, sets, numpy scalars and arrays,
+    parameters, log buffers) loads on either path."""
+    from mmengine.logging import HistoryBuffer
+    buffer = HistoryBuffer()
+    buffer.update(1.), buffer.update(2.)
+    value = {'w': nn.Parameter(torch.ones(2)), 'bytes': b'xy', 'set': {1},
+             'scalar': np.float64(2.5), 'array': np.arange(3),
+             'dtype': torch.float16, 'size': torch.Size([2]),
+             'log': buffer}
+    path = str(tmp_path / 'types.pth')
+    torch.save(value, path)
+    loaded = CheckpointLoader.load_checkpoint(path)
+    assert loaded.keys() == value.keys()
+    assert loaded['log'].mean() == 1.5
+    for key in ('bytes', 'set', 'scalar', 'dtype', 'size'):
+        assert loaded[key] == value[key]
+    np.testing.assert_array_equal(loaded['array'], value['array'])
+
+
+def test_restricted_unpickler_builds_no_class(tmp_path):
+    """BUILD on a class object (not an instance) would overwrite the class's
+    attributes; the restricted unpickler refuses it."""
+    payload = (b'\x80\x02ccollections\nOrderedDict\nN}X\x04\x00\x00\x00'
+               b'keysK\x01s\x86b.')  # OrderedDict.keys = 1
+    path = tmp_path / 'build.pth'
+    path.write_bytes(payload)
+    with pytest.raises(UntrustedCheckpointError, match='state of'):
+        compat_checkpoint._RestrictedPickle.load(open(path, 'rb'))
 
 
 def test_missing_checkpoint_names_the_file(tmp_path):
@@ -128,15 +174,16 @@ def _runner(work_dir, max_epochs, resume, param_scheduler=None):
         experiment_name=f'toy_{max_epochs}_{resume}')
 
 
-def test_runner_checkpoint_resumes_under_current_torch(tmp_path):
+def test_runner_checkpoint_resumes_under_current_torch(tmp_path, loader):
     """A full runner checkpoint (message hub, optimizer, numpy state) saved by
     this torch loads with weights_only and training continues from it."""
     first = _runner(tmp_path, max_epochs=2, resume=False)
     first.train()
     ckpt = torch.load(tmp_path / 'epoch_2.pth', weights_only=False)
     assert 'message_hub' in ckpt
-    with pytest.raises(pickle.UnpicklingError):  # the torch >= 2.6 breakage
-        torch.load(tmp_path / 'epoch_2.pth')
+    if torch.__version__ >= '2.6':  # weights_only=True by default since
+        with pytest.raises(pickle.UnpicklingError):  # the breakage
+            torch.load(tmp_path / 'epoch_2.pth')
     second = _runner(tmp_path, max_epochs=3, resume=True)
     second.train()
     assert second.epoch == 3 and second.iter == 6
@@ -155,7 +202,7 @@ _SCHEDULER_ARGS = dict(
     Step=dict(step_size=2))
 
 
-def test_every_param_scheduler_state_loads(tmp_path):
+def test_every_param_scheduler_state_loads(tmp_path, loader):
     """The state of each of mmengine's registered parameter schedulers, as a
     runner checkpoint holds it, loads under the allow-list."""
     from mmengine.registry import PARAM_SCHEDULERS
@@ -180,7 +227,7 @@ def test_every_param_scheduler_state_loads(tmp_path):
         assert got.get('anneal_func') is want.get('anneal_func')
 
 
-def test_one_cycle_runner_checkpoint_resumes(tmp_path):
+def test_one_cycle_runner_checkpoint_resumes(tmp_path, loader):
     """A run with OneCycleLR resumes from its checkpoint and continues the
     schedule where it stopped."""
     # end=6: the default end is the first run's last iteration (4)
@@ -201,7 +248,7 @@ def test_one_cycle_runner_checkpoint_resumes(tmp_path):
     (getattr, (OneCycleParamScheduler, 'step')),
     (getattr, (OneCycleParamScheduler, '__init__')),
 ])
-def test_one_cycle_allowance_is_narrow(tmp_path, payload):
+def test_one_cycle_allowance_is_narrow(tmp_path, payload, loader):
     """Only the two annealing functions may be read from the OneCycle
     class; it cannot be instantiated, nor other attributes reached."""
 
@@ -330,14 +377,25 @@ def _install_module():
 
 def test_install_refuses_a_torch_outside_the_supported_range(monkeypatch):
     install = _install_module()
-    install.check_torch_range('2.14.1+cu130')  # in range: no error
-    install.check_torch_range('2.14.0+cpu')
-    for outside in ('2.13.0+cpu', '2.15.0', '1.13.1+cpu'):
+    assert install.TORCH_RANGE == ('2.4', '2.15')
+    for inside in ('2.14.1+cu130', '2.14.0+cpu', '2.4.1+cu121', '2.4.0'):
+        install.check_torch_range(inside)  # no error
+    for outside in ('2.3.1+cpu', '2.15.0', '1.13.1+cpu'):
         with pytest.raises(install.StepError, match=rf'torch {re.escape(outside)} is '
-                           r'outside the supported range \[2\.14, 2\.15\)'):
+                           r'outside the supported range \[2\.4, 2\.15\)'):
             install.check_torch_range(outside)
     monkeypatch.setenv(install.ANY_TORCH_ENV, '1')
-    install.check_torch_range('2.12.1')  # explicitly allowed: a warning
+    install.check_torch_range('2.1.2')  # explicitly allowed: a warning
+
+
+def test_install_keeps_numpy_1_under_an_old_torch():
+    """torch < 2.3 is built against numpy 1: every pip call is constrained
+    to numpy < 2 there (opencv-python 5 would pull numpy 2 in)."""
+    install = _install_module()
+    assert install.torch_constraints('2.1.2+cpu') == ['numpy<2']
+    assert install.torch_constraints('2.2.0') == ['numpy<2']
+    for newer in ('2.3.0', '2.4.1+cu121', '2.14.1+cu130', None):
+        assert install.torch_constraints(newer) == []
 
 
 # ------------------------------------------------------------ atomic saves
