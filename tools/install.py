@@ -8,6 +8,8 @@ is already right, so a second run takes seconds. Steps:
              (TORCH_RANGE; refused otherwise, VICREG_DET_ANY_TORCH=1 to try
              anyway); install requirements/torch.txt only if none is
              installed (torchvision is matched to the torch present).
+             torch < 2.3 is built against numpy 1: numpy is kept < 2 there
+             (TORCH_CONSTRAINTS, applied to every later step).
 2. runtime - requirements/runtime.txt and requirements/tests.txt.
 3. mmcv    - by default ``mmcv-lite`` 2.1.0: mmcv's Python package without
              its compiled ``mmcv._ext``, which projects/compat serves on
@@ -57,11 +59,13 @@ REQ = osp.join(ROOT, 'requirements')
 CACHE = os.environ.get('VICREG_DET_CACHE',
                        osp.join(osp.expanduser('~'), '.cache', 'vicreg-det'))
 MMCV_VERSION = '2.1.0'
-# Supported torch: [low, high), the versions the test suite ran on (README,
-# Install). torch 2.13 could not be run here: the only torchvision 0.28 wheel
-# reachable links libtorch_cuda and does not load with a CPU torch.
-TORCH_RANGE = ('2.14', '2.15')
+# Supported torch: [low, high), the oldest and newest the fast tests ran on
+# (docs/install.md, Supported torch).
+TORCH_RANGE = ('2.4', '2.15')
 ANY_TORCH_ENV = 'VICREG_DET_ANY_TORCH'
+# (torch below this version, requirement) pins for every pip call: torch
+# < 2.3 is built against numpy 1, and opencv-python 5 pulls numpy 2 in.
+TORCH_CONSTRAINTS = [('2.3', 'numpy<2')]
 
 FIXES = {
     'torch': f'install a torch in [{TORCH_RANGE[0]}, {TORCH_RANGE[1]}) for '
@@ -148,6 +152,8 @@ class Pip:
             for dist in ('torch', 'torchvision'):
                 if version(dist):
                     f.write(f'{dist}=={version(dist)}\n')
+            for line in torch_constraints(version('torch')):
+                f.write(line + '\n')
 
     def install(self, *args: str) -> None:
         run([sys.executable, '-m', 'pip', 'install', '-c', self.constraints,
@@ -166,6 +172,18 @@ class Pip:
             self.install(*missing)
         else:
             log(f'{what}: already satisfied')
+
+
+def torch_constraints(torch_version) -> list:
+    """The TORCH_CONSTRAINTS requirement lines that apply to this torch."""
+    if torch_version is None:
+        return []
+
+    def minor(v: str) -> tuple:  # before `packaging` may be installed
+        return tuple(int(n) for n in re.match(r'(\d+)\.(\d+)', v).groups())
+
+    return [req for below, req in TORCH_CONSTRAINTS
+            if minor(torch_version) < minor(below)]
 
 
 def torch_info() -> dict:
@@ -399,6 +417,9 @@ def main() -> None:
                 pip.install('torchvision')  # constrained to this torch
             check_torch_range(version('torch'))
             pip.refresh()
+            # e.g. numpy 2, pulled in by torchvision, under a torch < 2.3
+            pip.install_missing_lines(torch_constraints(version('torch')),
+                                      'torch constraints')
             log(f"torch {version('torch')}, torchvision "
                 f"{version('torchvision')}")
         with step('runtime'):
