@@ -161,6 +161,17 @@ def test_plot_several_and_errors(tmp_path, capsys):
     assert 'scalars.json' in capsys.readouterr().err
 
 
+def test_other_logs_point_to_analyze_logs(tmp_path, capsys):
+    """Neither stage's keys: mmdet/mmpretrain's analyze_logs.py plots any
+    key; plot_logs says so instead of duplicating it."""
+    wd = tmp_path / 'classifier'
+    _write_run(wd, '20240101_000000', [
+        {'lr': 0.1, 'loss': 1.0, 'epoch': 1, 'iter': 1, 'step': 1},
+        {'accuracy/top1': 50.0, 'step': 1}])
+    assert plot_logs.main([str(wd), '--out', str(tmp_path / 'p')]) == 1
+    assert 'analyze_logs.py plot_curve' in capsys.readouterr().err
+
+
 def test_bad_json_line_names_file(tmp_path):
     f = tmp_path / 'scalars.json'
     f.write_text('{"loss": 1, "iter": 1, "step": 1}\nnot json\n'

@@ -20,6 +20,16 @@ Which kind of run it was is detected from the keys (``--kind`` overrides):
   (validation AP over epochs).
 
 ``<name>`` is the work dir's folder name. Prints the PNG paths it wrote.
+
+What it adds to mmdet's / mmpretrain's ``tools/analysis_tools/
+analyze_logs.py plot_curve`` (chosen ``--keys`` of given scalars.json files
+in one figure; use that for any other log or key): work dirs instead of
+files, each run of a work dir read in time order so that a resumed training
+continues its curves (later points replace earlier ones at the same
+iteration, a truncated last line of a running job is skipped), several work
+dirs in one call, and the panels of this project's two stages picked from
+the keys: VICReg's loss terms, collapse measures and object-crop kNN probe
+over iterations, the detector's losses and validation AP over epochs.
 """
 import argparse
 import os
@@ -76,7 +86,7 @@ def detect_kind(train, val, collapse_re):
     if any(k in keys for k in DET_LOSS_HINTS) or any(
             'bbox_mAP' in k or k.startswith('coco/') for k in vkeys):
         return 'det'
-    return 'generic'
+    return None
 
 
 def series(records, key, x_key):
@@ -149,6 +159,12 @@ def plot_work_dir(work_dir, out_dir, name, kind='auto',
         raise ValueError(f'{work_dir}: scalars.json has no records yet')
     if kind == 'auto':
         kind = detect_kind(train, val, collapse_re)
+    if kind is None:
+        # other logs: mmdet / mmpretrain's analyze_logs.py plots any key
+        raise ValueError(
+            f'{work_dir}: neither a VICReg nor a detector log (pass --kind, '
+            f'or plot its keys with mmdet/mmpretrain\'s '
+            f'tools/analysis_tools/analyze_logs.py plot_curve)')
     written = []
 
     def is_loss(k):
@@ -191,13 +207,12 @@ def plot_work_dir(work_dir, out_dir, name, kind='auto',
                 train, keys, 'iter', 'iteration', f'{name}: training losses',
                 osp.join(out_dir, f'{name}_losses.png'), smooth_n))
         vkeys = numeric_keys(
-            val, lambda k: ('mAP' in k or '/AP' in k or 'AR@' in k
-                            or (kind == 'generic' and k not in SKIP)))
+            val, lambda k: 'mAP' in k or '/AP' in k or 'AR@' in k)
         if vkeys:
             written.append(grid_plot(
                 val, vkeys, 'step', 'epoch', f'{name}: validation',
                 osp.join(out_dir, f'{name}_val.png')))
-        elif kind == 'det':
+        else:
             print(f'note: {work_dir}: no validation metrics logged yet; '
                   f'no AP plot', file=sys.stderr)
     if not written:
