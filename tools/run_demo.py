@@ -71,6 +71,7 @@ QUICK = dict(
 # machine (docs/demo.md).
 STAGE_ENV = dict(OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '1'),
                  PYTHONUNBUFFERED='1')
+SHOW_PROGRESS = True  # off when seeds run in parallel (--jobs)
 EPOCH_RE = re.compile(r'Epoch\(train\)\s*\[(\d+)\]\[\s*(\d+)/(\d+)\]')
 
 
@@ -89,11 +90,15 @@ def parse_args():
     parser.add_argument('--bootstrap', type=int, default=1000,
                         help='paired bootstrap resamples of the validation '
                         'images')
+    parser.add_argument('--jobs', type=int, default=1,
+                        help='seeds run at once: each stage uses one core '
+                        '(OMP_NUM_THREADS=1), so on a 2-core machine 2 '
+                        'halves a --seeds run (progress bars off)')
     parser.add_argument('--launcher-gpus', type=int, default=1,
                         help='processes per stage; >1 uses tools/dist_*.sh')
     args = parser.parse_args()
-    if args.seeds < 1:
-        parser.error('--seeds must be >= 1')
+    if args.seeds < 1 or args.jobs < 1:
+        parser.error('--seeds and --jobs must be >= 1')
     return args
 
 
@@ -112,6 +117,7 @@ def run_stage(name: str, cmd: list, log_dir: str, epochs: int = 0) -> float:
     log_path = osp.join(log_dir, f'{name}.log')
     start = time.time()
     bar = tqdm(total=epochs or None, desc=f'{name:<22}', unit='ep',
+               disable=not SHOW_PROGRESS,
                mininterval=1 if sys.stdout.isatty() else 30,
                bar_format='{desc} {percentage:3.0f}%|{bar:30}| '
                '{n:.1f}/{total_fmt} ep [{elapsed}<{remaining}]'
@@ -137,7 +143,7 @@ def run_stage(name: str, cmd: list, log_dir: str, epochs: int = 0) -> float:
         sys.exit(f'stage "{name}" failed (exit {code}); last lines of '
                  f'{log_path}:\n{tail}')
     seconds = time.time() - start
-    print(f'  done in {seconds:.0f} s, log: {log_path}')
+    print(f'  {name} done in {seconds:.0f} s, log: {log_path}')
     return seconds
 
 
@@ -429,13 +435,21 @@ def main():
             osp.join(labeled, 'annotations', f'{split}.json')
         ], logs)
 
-    runs = {}
-    for seed in range(args.seeds):
-        # one folder per seed whatever --seeds says: a later --seeds N run
-        # reuses the cached pretraining of `make demo` (seed 0)
-        seed_work = osp.join(work, f'seed{seed}')
-        runs[seed] = run_seed(seed, args, seed_work, data, options,
-                              train_cmd)
+    # one folder per seed whatever --seeds says: a later --seeds N run
+    # reuses the cached pretraining of `make demo` (seed 0)
+    def one_seed(seed):
+        return run_seed(seed, args, osp.join(work, f'seed{seed}'), data,
+                        options, train_cmd)
+
+    if args.jobs > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        global SHOW_PROGRESS
+        SHOW_PROGRESS = False
+        with ThreadPoolExecutor(args.jobs) as pool:
+            futures = {s: pool.submit(one_seed, s) for s in range(args.seeds)}
+            runs = {s: f.result() for s, f in futures.items()}
+    else:
+        runs = {s: one_seed(s) for s in range(args.seeds)}
 
     table = tables(runs)
     with open(osp.join(work, 'results.md'), 'w') as f:
