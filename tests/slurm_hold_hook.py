@@ -1,4 +1,4 @@
-"""Test-only hook for the Slurm time-limit tests (tests/tools/test_slurm.py).
+"""Test-only hook for the Slurm time-limit tests (tests/tools/test_slurm_time_limit.py).
 
 Slurm sends the time-limit warning at one of its periodic checks (every 30 s
 here), so a short training may end before it or long after it depending on

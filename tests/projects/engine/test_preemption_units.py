@@ -1,6 +1,6 @@
 """Fast checks of PreemptionHook and ExactResumeTrainLoop's pieces (a toy
 mmengine Runner in this process; the end-to-end runs are in
-test_exact_resume.py and test_slurm.py)."""
+test_exact_resume.py and tests/tools/test_slurm_time_limit.py)."""
 import os
 import os.path as osp
 import pickle
