@@ -23,8 +23,8 @@ Importing this package (configs do, via ``custom_imports``) registers:
 (``tools/dataset_converters/yaml_to_coco.py``).
 """
 from .. import compat  # noqa: F401  (torch>=2.6 checkpoint loading first)
-from .converters import (CATEGORIES, AnnotationConversionError,
-                         convert_split, convert_to_file)
+from .converters import (CATEGORIES, AnnotationConversionError, convert_split,
+                         convert_to_file)
 from .datasets import CLASSES, CompetitionDataset, UnlabeledDetDataset
 from .engine import (PretrainedBackboneCheckHook, PretrainedLoadError,
                      check_backbone)
