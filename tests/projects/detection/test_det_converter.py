@@ -191,23 +191,37 @@ def test_strict_fails_on_single_clip(tmp_path, tool):
 
 def test_dataset_configs_use_the_class_list():
     """The converter's categories and every detection config's datasets
-    take the one class list, CompetitionDataset.METAINFO."""
+    take the one class list, CompetitionDataset.METAINFO; only the demo's
+    detector narrows it, to the generator's 6 classes, with a head to
+    match."""
+    import importlib.util
+
     from mmengine.config import Config
 
     from projects.detection import CompetitionDataset
     assert CLASSES is CompetitionDataset.METAINFO['classes']
     assert len(CLASSES) == 100 and len(set(CLASSES)) == 100
+    spec = importlib.util.spec_from_file_location(
+        'generate_demo_data', osp.join(ROOT, 'tools', 'generate_demo_data.py'))
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    narrowed = []
     for path in glob.glob(osp.join(ROOT, 'configs', 'faster_rcnn', '*.py')):
         cfg = Config.fromfile(path)
         for loader in ('train_dataloader', 'val_dataloader',
                        'test_dataloader'):
             assert cfg[loader].dataset.type == 'CompetitionDataset', path
-            assert 'metainfo' not in cfg[loader].dataset, path
-        assert cfg.model.roi_head.bbox_head.num_classes == 100
+            classes = cfg[loader].dataset.get('metainfo', {}).get(
+                'classes', CLASSES)
+            if classes is not CLASSES:
+                assert tuple(classes) == generator.DEMO_CLASS_NAMES, path
+                narrowed.append(osp.basename(path))
+        assert cfg.model.roi_head.bbox_head.num_classes == len(classes)
         assert cfg.default_scope == 'mmdet'
         assert cfg.custom_imports.imports == ['projects.compat',
                                               'projects.detection',
                                               'projects.engine']
+    assert set(narrowed) == {'faster-rcnn_r18-pre_fpn_1xb4-3e_demo-6cls.py'}
 
 
 def make_dropping_validation(root):
