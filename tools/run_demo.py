@@ -329,10 +329,19 @@ METRICS = [
     ('AR100', lambda r, c: r['det'][c]['coco/bbox_AR@100']),
 ]
 # the per-seed paired test of each compared metric
+def _boot(key):
+    def get(r):
+        b = r['bootstrap'][key]
+        # no resample at or below 0: p is below the bootstrap's resolution
+        p = b['p'] if b['p'] > 0 else f'<{1 / b.get("resamples", 1000):.0g}'
+        return 'bootstrap', p
+    return get
+
+
 PAIRED = {
     'kNN top-1': lambda r: ('McNemar', r['knn']['mcnemar']['p']),
-    'AP': lambda r: ('bootstrap', r['bootstrap']['bbox_mAP']['p']),
-    'AR100': lambda r: ('bootstrap', r['bootstrap']['bbox_AR@100']['p']),
+    'AP': _boot('bbox_mAP'),
+    'AR100': _boot('bbox_AR@100'),
 }
 
 
@@ -386,7 +395,8 @@ def tables(runs: dict) -> str:
             cell = f'{get(r, "vicreg") - get(r, "random"):+.3f}'
             if label in PAIRED:
                 test, p = PAIRED[label](r)
-                cell += f' ({test} p={p:.2g})'
+                cell += (f' ({test} p={p:.2g})' if isinstance(p, float)
+                         else f' ({test} p{p})')
             cells.append(cell)
         lines.append(f'| {s} | {state} | difference | ' + ' | '.join(cells)
                      + ' |')

@@ -106,7 +106,7 @@ def paired_bootstrap(a: ImageWeightedCOCO, b: ImageWeightedCOCO,
     Returns, per metric: the observed difference, its bootstrap standard
     error and 95% percentile interval, and the two-sided p-value of "no
     difference" (twice the smaller tail of the resampled differences
-    around 0).
+    around 0; 0 means below ``1 / num_resamples``).
     """
     if a.img_ids != b.img_ids:
         raise ValueError('paired bootstrap: the two detectors were '
@@ -126,7 +126,8 @@ def paired_bootstrap(a: ImageWeightedCOCO, b: ImageWeightedCOCO,
     for key, values in diffs.items():
         d = np.asarray(values)
         tail = min(np.mean(d <= 0), np.mean(d >= 0))
-        out[key] = dict(diff=observed[key], se=float(d.std(ddof=1)),
+        out[key] = dict(diff=observed[key], resamples=num_resamples,
+                        se=float(d.std(ddof=1)),
                         ci95=(float(np.percentile(d, 2.5)),
                               float(np.percentile(d, 97.5))),
                         p=float(min(1.0, 2 * tail)))
