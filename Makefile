@@ -5,8 +5,8 @@ PYTHON ?= python
 # `make test-torch`: the fast tests in a separate virtualenv with this torch
 # (default: the oldest supported one, tools/install.py TORCH_RANGE); the
 # installer accepts it even outside TORCH_RANGE, as it is the one to try.
-TORCH ?= 2.4.1
-TORCHVISION ?= 0.19.1
+TORCH ?= 2.1.2
+TORCHVISION ?= 0.16.2
 TORCH_VENV ?= .venv-torch-$(TORCH)
 
 .PHONY: install install-mmcv-from-source demo demo-quick test test-fast test-torch lint

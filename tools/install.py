@@ -61,7 +61,7 @@ CACHE = os.environ.get('VICREG_DET_CACHE',
 MMCV_VERSION = '2.1.0'
 # Supported torch: [low, high), the oldest and newest the fast tests ran on
 # (docs/install.md, Supported torch).
-TORCH_RANGE = ('2.4', '2.15')
+TORCH_RANGE = ('2.1', '2.15')
 ANY_TORCH_ENV = 'VICREG_DET_ANY_TORCH'
 # (torch below this version, requirement) pins for every pip call: torch
 # < 2.3 is built against numpy 1, and opencv-python 5 pulls numpy 2 in.

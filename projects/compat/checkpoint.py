@@ -18,6 +18,7 @@ Opt-in for a file you trust: ``VICREG_DET_TRUST_CHECKPOINTS=1`` loads with
 """
 import _compat_pickle
 import codecs
+import collections
 import os
 import os.path as osp
 import pickle
@@ -120,13 +121,15 @@ ALLOWED_GLOBALS = [
 
 
 def _allowed_by_name() -> Dict[str, Any]:
-    """Pickled name -> object: torch's weights-only allow-list, what torch
-    >= 2.6 adds to it by default (bytes, sets, complex), and ours."""
+    """Pickled name -> object: torch's weights-only allow-list, what newer
+    torch adds to it by default (bytes, sets, complex; Counter, which
+    MultiStepLR's state holds, before 2.4), and ours."""
     from torch._weights_only_unpickler import _get_allowed_globals
     allowed = dict(_get_allowed_globals())
     allowed.update({'_codecs.encode': codecs.encode,
                     'builtins.bytearray': bytearray, 'builtins.set': set,
-                    'builtins.complex': complex})
+                    'builtins.complex': complex,
+                    'collections.Counter': collections.Counter})
     for entry in ALLOWED_GLOBALS:
         obj, name = entry if isinstance(entry, tuple) else (
             entry, f'{entry.__module__}.{entry.__name__}')

@@ -2,7 +2,7 @@
 code imports exists, except that `transformers.modeling_utils` hands out None
 for the base classes that moved in 5.x, so mmpretrain's BLIP fails as with
 the real release (a TypeError at import)."""
-import importlib.abc, importlib.machinery, sys, types
+import importlib, importlib.abc, importlib.machinery, sys, types
 __version__ = '5.0.0'
 __path__ = []
 
@@ -10,6 +10,9 @@ __path__ = []
 def _name(module, name):
     if name.startswith('__'):
         raise AttributeError(name)
+    if name.endswith('_utils'):  # a submodule, as in the real package (torch
+        # 2.1 reads transformers.configuration_utils.PretrainedConfig)
+        return importlib.import_module(f'{module}.{name}')
     if module == 'transformers.modeling_utils':
         return None
     return type(name, (), {})

@@ -1,4 +1,5 @@
 """The compatibility fixes of projects.compat (issue 2)."""
+import collections
 import datetime
 import importlib.util
 import os
@@ -99,21 +100,21 @@ def test_trusted_opt_in_loads_full_pickle(tmp_path, monkeypatch, loader):
 
 
 def test_checkpoint_value_types_load(tmp_path, loader):
-    """What runner checkpoints hold (bytes, sets, numpy scalars and arrays,
-    parameters, log buffers) loads on either path."""
+    """What runner checkpoints hold (bytes, sets, Counters, numpy scalars
+    and arrays, parameters, log buffers) loads on either path."""
     from mmengine.logging import HistoryBuffer
     buffer = HistoryBuffer()
     buffer.update(1.), buffer.update(2.)
     value = {'w': nn.Parameter(torch.ones(2)), 'bytes': b'xy', 'set': {1},
              'scalar': np.float64(2.5), 'array': np.arange(3),
              'dtype': torch.float16, 'size': torch.Size([2]),
-             'log': buffer}
+             'counter': collections.Counter([1, 1]), 'log': buffer}
     path = str(tmp_path / 'types.pth')
     torch.save(value, path)
     loaded = CheckpointLoader.load_checkpoint(path)
     assert loaded.keys() == value.keys()
     assert loaded['log'].mean() == 1.5
-    for key in ('bytes', 'set', 'scalar', 'dtype', 'size'):
+    for key in ('bytes', 'set', 'scalar', 'dtype', 'size', 'counter'):
         assert loaded[key] == value[key]
     np.testing.assert_array_equal(loaded['array'], value['array'])
 
@@ -377,15 +378,16 @@ def _install_module():
 
 def test_install_refuses_a_torch_outside_the_supported_range(monkeypatch):
     install = _install_module()
-    assert install.TORCH_RANGE == ('2.4', '2.15')
-    for inside in ('2.14.1+cu130', '2.14.0+cpu', '2.4.1+cu121', '2.4.0'):
+    monkeypatch.delenv(install.ANY_TORCH_ENV, raising=False)  # make test-torch
+    assert install.TORCH_RANGE == ('2.1', '2.15')
+    for inside in ('2.14.1+cu130', '2.14.0+cpu', '2.4.1+cu121', '2.1.2'):
         install.check_torch_range(inside)  # no error
-    for outside in ('2.3.1+cpu', '2.15.0', '1.13.1+cpu'):
+    for outside in ('2.0.1+cpu', '2.15.0', '1.13.1+cpu'):
         with pytest.raises(install.StepError, match=rf'torch {re.escape(outside)} is '
-                           r'outside the supported range \[2\.4, 2\.15\)'):
+                           r'outside the supported range \[2\.1, 2\.15\)'):
             install.check_torch_range(outside)
     monkeypatch.setenv(install.ANY_TORCH_ENV, '1')
-    install.check_torch_range('2.1.2')  # explicitly allowed: a warning
+    install.check_torch_range('2.0.1')  # explicitly allowed: a warning
 
 
 def test_install_keeps_numpy_1_under_an_old_torch():
