@@ -9,12 +9,12 @@ VICReg backbone and from that random init, same seed, data order and head
 init -> evaluate both on the validation split -> paired tests and a table.
 
 ``--seeds N`` repeats everything after the data with seeds 0..N-1 and adds
-mean ± std, the paired differences and a paired t-test over seeds. A
-pretraining is cached by (config, options, data, seed): a second run
-reuses it, ``--fresh`` retrains. ``--semi`` adds Soft Teacher (opt-in: see
-docs/semi_supervised.md). Every stage is one of the project's own tools,
-run as a user would; each stage's log goes to
-``<work-dir>/seed<S>/logs/<stage>.log``.
+mean ± std, the paired differences and a paired t-test over seeds. The
+pretraining and each fine-tune are cached by (config, options, seed, data
+or backbone file): a second run reuses them, ``--fresh`` retrains.
+``--semi`` adds Soft Teacher (opt-in: see docs/semi_supervised.md). Every
+stage is one of the project's own tools, run as a user would; each stage's
+log goes to ``<work-dir>/seed<S>/logs/<stage>.log``.
 """
 import argparse
 import hashlib
@@ -26,6 +26,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 import projects.compat  # noqa: F401  (compatibility fixes first)
@@ -72,6 +73,10 @@ QUICK = dict(
 STAGE_ENV = dict(OMP_NUM_THREADS=os.environ.get('OMP_NUM_THREADS', '1'),
                  PYTHONUNBUFFERED='1')
 SHOW_PROGRESS = True  # off when seeds run in parallel (--jobs)
+# Config.fromfile and pycocotools' stdout redirection are not thread-safe:
+# with --jobs, in-process work runs one seed at a time (stages are
+# subprocesses and run in parallel).
+IN_PROCESS = threading.Lock()
 EPOCH_RE = re.compile(r'Epoch\(train\)\s*\[(\d+)\]\[\s*(\d+)/(\d+)\]')
 
 
@@ -106,8 +111,13 @@ def max_epochs(config: str, overrides: list) -> int:
     for item in overrides:
         if item.startswith('train_cfg.max_epochs='):
             return int(item.split('=', 1)[1])
+    return load_config(config).train_cfg.max_epochs
+
+
+def load_config(config: str):
     from mmengine.config import Config
-    return Config.fromfile(osp.join(ROOT, config)).train_cfg.max_epochs
+    with IN_PROCESS:
+        return Config.fromfile(osp.join(ROOT, config))
 
 
 def run_stage(name: str, cmd: list, log_dir: str, epochs: int = 0) -> float:
@@ -154,23 +164,43 @@ def latest_checkpoint(work_dir: str) -> str:
 
 def hook_option(config: str, hook: str, key: str, value) -> str:
     """``--cfg-options`` item setting ``key`` of the custom hook ``hook``."""
-    from mmengine.config import Config
-    hooks = Config.fromfile(osp.join(ROOT, config)).custom_hooks
+    hooks = load_config(config).custom_hooks
     index = [h['type'] for h in hooks].index(hook)
     return f'custom_hooks.{index}.{key}={value}'
 
 
-def pretrain_key(config: str, options: list, data: str, seed: int,
-                 procs: int) -> str:
-    """What a pretraining depends on: the resolved config, the overrides,
-    the data (the generator's manifest checksum), the seed and the number
-    of processes."""
-    from mmengine.config import Config
-    with open(osp.join(data, 'manifest.json')) as f:
-        data_sum = json.load(f)['checksum']
-    text = Config.fromfile(osp.join(ROOT, config)).pretty_text
-    blob = json.dumps([text, sorted(options), data_sum, seed, procs])
+def run_key(config: str, options: list, seed: int, procs: int,
+            inputs: list) -> str:
+    """What a training run depends on: the resolved config, the overrides,
+    the seed, the number of processes and its inputs (strings)."""
+    text = load_config(config).pretty_text
+    blob = json.dumps([text, sorted(options), *inputs, seed, procs])
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def file_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_cached(work_dir: str, stage: str, key: str, fresh: bool,
+              *outputs) -> bool:
+    """``work_dir`` holds a finished ``stage`` with this key and its
+    outputs."""
+    key_file = osp.join(work_dir, f'{stage}_key')
+    if fresh or not osp.isfile(key_file):
+        return False
+    with open(key_file) as f:
+        return f.read().strip() == key and all(
+            osp.isfile(osp.join(work_dir, out)) for out in outputs)
+
+
+def mark_cached(work_dir: str, stage: str, key: str) -> None:
+    with open(osp.join(work_dir, f'{stage}_key'), 'w') as f:
+        f.write(key + '\n')
 
 
 def pretrain(seed, args, work, data, options, train_cmd, logs) -> dict:
@@ -181,13 +211,11 @@ def pretrain(seed, args, work, data, options, train_cmd, logs) -> dict:
     opts = [f'train_dataloader.dataset.data_root={data}/unlabeled',
             hook_option(PRETRAIN_CFG, 'ObjectCropKNNHook', 'data_root',
                         labeled), *options['pretrain']]
-    key = pretrain_key(PRETRAIN_CFG, opts, data, seed, args.launcher_gpus)
-    key_file = osp.join(vicreg_dir, 'pretrain_key')
-    cached = False
-    if not args.fresh and osp.isfile(key_file):
-        with open(key_file) as f:
-            cached = f.read().strip() == key and osp.isfile(
-                osp.join(vicreg_dir, 'last_checkpoint'))
+    with open(osp.join(data, 'manifest.json')) as f:
+        data_sum = json.load(f)['checksum']  # the generator's parameters
+    key = run_key(PRETRAIN_CFG, opts, seed, args.launcher_gpus, [data_sum])
+    cached = is_cached(vicreg_dir, 'pretrain', key, args.fresh,
+                       'last_checkpoint')
     if cached:
         print(f'  reusing the pretraining in {vicreg_dir} (same config, '
               f'data and seed; --fresh retrains)')
@@ -196,8 +224,7 @@ def pretrain(seed, args, work, data, options, train_cmd, logs) -> dict:
         run_stage('pretrain_vicreg',
                   train_cmd(PRETRAIN_CFG, vicreg_dir, opts, seed), logs,
                   max_epochs(PRETRAIN_CFG, opts))
-        with open(key_file, 'w') as f:
-            f.write(key + '\n')
+        mark_cached(vicreg_dir, 'pretrain', key)
     return dict(checkpoint=latest_checkpoint(vicreg_dir),
                 records=load_train_records(vicreg_dir), cached=cached,
                 work_dir=vicreg_dir)
@@ -256,17 +283,29 @@ def run_seed(seed: int, args, work: str, data: str, options: dict,
         prefix = osp.join(det_dir, 'predictions')
         opts = detector_options(DET_CFG, labeled, backbone, prefix,
                                 options['det'])
-        run_stage(f'finetune_{name}', train_cmd(DET_CFG, det_dir, opts,
-                                                 seed), logs,
-                  max_epochs(DET_CFG, opts))
-        run_stage(f'test_{name}', [
-            py, 'tools/test.py', DET_CFG, latest_checkpoint(det_dir),
-            '--work-dir', det_dir, '--cfg-options', *opts], logs)
+        # same config, options, seed and backbone bytes: a finished
+        # fine-tune and test are reused as the pretraining is
+        key = run_key(DET_CFG, opts, seed, args.launcher_gpus,
+                      [file_digest(backbone)])
+        if is_cached(det_dir, 'finetune', key, args.fresh, 'metrics.json',
+                     'predictions.bbox.json'):
+            print(f'  reusing the fine-tune and test in {det_dir}')
+        else:
+            shutil.rmtree(det_dir, ignore_errors=True)
+            run_stage(f'finetune_{name}', train_cmd(DET_CFG, det_dir, opts,
+                                                     seed), logs,
+                      max_epochs(DET_CFG, opts))
+            run_stage(f'test_{name}', [
+                py, 'tools/test.py', DET_CFG, latest_checkpoint(det_dir),
+                '--work-dir', det_dir, '--cfg-options', *opts], logs)
+            mark_cached(det_dir, 'finetune', key)
         with open(osp.join(det_dir, 'metrics.json')) as f:
             result['det'][name] = json.load(f)
-        coco[name] = ImageWeightedCOCO(gt, prefix + '.bbox.json')
-    result['bootstrap'] = paired_bootstrap(
-        coco['vicreg'], coco['random'], args.bootstrap, seed)
+        with IN_PROCESS:
+            coco[name] = ImageWeightedCOCO(gt, prefix + '.bbox.json')
+    with IN_PROCESS:
+        result['bootstrap'] = paired_bootstrap(
+            coco['vicreg'], coco['random'], args.bootstrap, seed)
 
     if args.semi:
         result['det']['vicreg_semi'] = run_semi(
