@@ -181,8 +181,8 @@ def _dist_worker(rank, world_size, init_file, out_dir, labeled):
     torch.save(dict(metrics=metrics, feats=feats,
                     local=knn._pixels['train'].shape[0]),
                osp.join(out_dir, f'rank{rank}.pt'))
-    # a barrier first: destroying the group right after the all-gather hung
-    # on torch 2.4
+    # a barrier first: destroying the group right after the all-gather can
+    # hang (seen on torch 2.1 and 2.4)
     close_distributed(completed=True)
 
 
