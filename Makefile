@@ -9,7 +9,7 @@ TORCH ?= 2.1.2
 TORCHVISION ?= 0.16.2
 TORCH_VENV ?= .venv-torch-$(TORCH)
 
-.PHONY: install install-mmcv-from-source demo demo-quick test test-fast test-torch lint
+.PHONY: install install-mmcv-from-source demo demo-quick test test-slurm test-fast test-torch lint
 
 install:
 	$(PYTHON) tools/install.py
@@ -23,8 +23,15 @@ demo: install
 demo-quick: install
 	$(PYTHON) tools/run_demo.py --quick
 
+# Two pytest-xdist workers: most tests wait on subprocesses (torchrun, the
+# tools), so the two cores stay busy; tests that share a resource are
+# grouped (xdist_group) and run on one worker. The Slurm cluster tests wait
+# minutes for Slurm's signals: `make test-slurm` (.ci/run runs both).
 test: install
-	$(PYTHON) -m pytest -q -rs
+	$(PYTHON) -m pytest -q -rs -n 2 --dist loadgroup -m "not slurm"
+
+test-slurm: install
+	$(PYTHON) -m pytest -q -rs -m slurm
 
 # flake8's pycodestyle/pyflakes rules (ruff) and OpenMMLab's import order
 # (isort); settings in pyproject.toml
