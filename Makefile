@@ -23,10 +23,11 @@ demo: install
 demo-quick: install
 	$(PYTHON) tools/run_demo.py --quick
 
-# Two pytest-xdist workers: most tests wait on subprocesses (torchrun, the
-# tools), so the two cores stay busy; tests that share a resource are
-# grouped (xdist_group) and run on one worker. The Slurm cluster tests wait
-# minutes for Slurm's signals: `make test-slurm` (.ci/run runs both).
+# Two pytest-xdist workers: many tests wait on subprocesses (torchrun, the
+# tools), so both cores stay busy; tests that must not overlap can share an
+# @pytest.mark.xdist_group (--dist loadgroup runs a group on one worker).
+# The Slurm cluster tests wait minutes for Slurm's signals:
+# `make test-slurm` (.ci/run runs both).
 test: install
 	$(PYTHON) -m pytest -q -rs -n 2 --dist loadgroup -m "not slurm"
 
