@@ -3,15 +3,21 @@
 pyproject.toml names :class:`BuildPy` as ``build_py``
 (``[tool.setuptools.cmdclass]``). Besides the packages it writes
 ``vicreg_det_startup.pth`` (one line that runs
-``vicreg_det_startup.install()``) to the root of what gets installed, i.e.
-site-packages, for both ``pip install .`` and ``pip install -e .``, and pip
-records it so ``pip uninstall vicreg-det`` removes it.
+``vicreg_det_startup.install()`` when that module can be found) to the root
+of what gets installed, i.e. site-packages, for both ``pip install .`` and
+``pip install -e .``, and pip records it so ``pip uninstall vicreg-det`` removes it.
 """
 import os.path as osp
 from setuptools.command.build_py import build_py
 
 PTH_NAME = 'vicreg_det_startup.pth'
-PTH_LINE = 'import vicreg_det_startup; vicreg_det_startup.install()\n'
+# Runs at every interpreter start, pip's included: an editable install whose
+# checkout was moved or deleted must not print a traceback there, so the hook
+# runs only if its module can be found (the shape of setuptools'
+# distutils-precedence.pth).
+PTH_LINE = ("import importlib.util; "
+            "importlib.util.find_spec('vicreg_det_startup') and "
+            "__import__('vicreg_det_startup').install()\n")
 
 
 class BuildPy(build_py):

@@ -14,12 +14,12 @@ SLURM_DIR = osp.join(ROOT, 'tools', 'slurm')
 
 
 # --------------------------------------------------------------------------
-# time limits (issue 15): a 2-minute limit with a USR1 warning 40 s before
+# time limits: a 2-minute limit with a USR1 warning 40 s before
 # it; the job checkpoints, is requeued (sbatch) or restarted
 # (slurm_train.sh), and ends with the weights of an uninterrupted 2-process
 # run, bit for bit. 2 minutes, not 1: a loaded machine took 20-60 s to start
 # a run, so with 1 minute every requeued run was warned while starting, did
-# one iteration and was requeued again (2.5 minutes each, 2026-11-30)
+# one iteration and was requeued again
 # --------------------------------------------------------------------------
 VICREG_DEMO = osp.join(
     ROOT, 'configs/vicreg/vicreg_resnet18-proj512_1xb32-coslr-10e_demo.py')

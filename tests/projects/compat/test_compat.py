@@ -1,4 +1,4 @@
-"""The compatibility fixes of projects.compat (issue 2)."""
+"""The compatibility fixes of projects.compat."""
 import collections
 import datetime
 import importlib.util

@@ -75,6 +75,32 @@ def test_startup_hook_can_be_turned_off(tmp_path):
 
 
 @pytest.mark.slow
+def test_startup_line_is_silent_when_the_checkout_is_gone(tmp_path):
+    """An editable install whose checkout was deleted: the .pth line must
+    not print a traceback at every interpreter start (negative control: the
+    plain ``import`` line does)."""
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    try:
+        from build_hooks import PTH_LINE
+    finally:
+        sys.path.pop(0)
+    site_dir = tmp_path / 'site'
+    site_dir.mkdir()
+    code = f'''
+        import site, sys
+        sys.modules['vicreg_det_startup'] = None  # not importable
+        site.addsitedir({str(site_dir)!r})
+        print('started')
+    '''
+    (site_dir / 'hook.pth').write_text(PTH_LINE)
+    res = _python(code, tmp_path)
+    assert res.stdout.strip() == 'started' and res.stderr == '', res.stderr
+    (site_dir / 'hook.pth').write_text(
+        'import vicreg_det_startup; vicreg_det_startup.install()\n')
+    res = _python(code, tmp_path)
+    assert 'Error processing line 1' in res.stderr, res.stderr
+
+
 def test_det_inferencer_runs_the_demo_detector(tmp_path):
     """mmdet's DetInferencer on the demo detector config and a randomly
     initialised checkpoint, in a process that imports mmdet first."""

@@ -1,4 +1,4 @@
-"""Exact resume (issue 15): a seeded CPU run stopped at a random iteration
+"""Exact resume: a seeded CPU run stopped at a random iteration
 (SIGTERM -> PreemptionHook checkpoint, or kill -9 with a checkpoint every
 iteration) and resumed ends with the same weights and optimizer state as an
 uninterrupted run, bit for bit; with mmengine's plain EpochBasedTrainLoop it

@@ -1,4 +1,4 @@
-"""Fault injection, in process (issue 7): checkpoints. Untrusted
+"""Fault injection, in process: checkpoints. Untrusted
 (code-running) checkpoints are refused by every loader; a disk that fills up
 during a save keeps the previous checkpoint.
 

@@ -1,4 +1,4 @@
-"""Fault injection, in process (issue 7): config mistakes (unknown or
+"""Fault injection, in process: config mistakes (unknown or
 mistyped --cfg-options, missing paths, a wrong class count) fail before
 training."""
 

@@ -1,4 +1,4 @@
-"""Fault injection, in process (issue 7): bad and odd image files in the
+"""Fault injection, in process: bad and odd image files in the
 unlabeled folder and the labeled set."""
 import io
 import json

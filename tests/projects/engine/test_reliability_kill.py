@@ -1,4 +1,4 @@
-"""Process death (issue 7): kill -9 of tools/train.py at seeded random
+"""Process death: kill -9 of tools/train.py at seeded random
 points, many inside a checkpoint write, then ``--resume`` until the run
 finishes; and one rank of a 2-process gloo job dying.
 

@@ -1,4 +1,4 @@
-"""Fault injection, in process (issue 7): NaN/Inf losses stop a run before
+"""Fault injection, in process: NaN/Inf losses stop a run before
 a checkpoint is written from it (NonFiniteLossHook) or skip the step
 (NonFiniteSkipOptimWrapper); every training config keeps the guard."""
 import os.path as osp
