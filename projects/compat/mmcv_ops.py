@@ -190,12 +190,19 @@ class _ExtFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         # Appended last without recording, this runs only when no other
         # finder found a compiled mmcv._ext; first in line (recording), it
         # looks for one itself so that it can wrap it.
+        # The start-up hook's LazyExtFinder, asked in that loop, hands the
+        # question back to this finder: a spec it answers with is not a
+        # compiled one (taking it made create_module recurse forever).
         if self.record and not self.force_torchvision:
-            for finder in sys.meta_path:
+            real_spec = None
+            for finder in list(sys.meta_path):
                 if finder is not self and hasattr(finder, 'find_spec'):
-                    self.real_spec = finder.find_spec(fullname, path, target)
-                    if self.real_spec is not None:
+                    spec = finder.find_spec(fullname, path, target)
+                    if spec is not None and not isinstance(
+                            spec.loader, _ExtFinder):
+                        real_spec = spec
                         break
+            self.real_spec = real_spec
         return importlib.machinery.ModuleSpec(fullname, self)
 
     def create_module(self, spec):

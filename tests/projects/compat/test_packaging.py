@@ -145,6 +145,22 @@ def test_det_inferencer_runs_the_demo_detector(tmp_path):
     assert set(record.read_text().split()) == {'nms', 'roi_align_forward'}
 
 
+def test_recording_with_the_project_imported_first(tmp_path):
+    """tools/train.py's order: projects.compat first, so its recording
+    finder asks the start-up hook's finder, which hands the question back
+    (once recursed without end)."""
+    record = tmp_path / 'ops.txt'
+    out = _python('''
+        import projects.compat
+        import torch
+        from mmcv.ops import nms
+        boxes = torch.tensor([[0, 0, 10, 10], [20, 20, 30, 30.]])
+        print(nms(boxes, torch.tensor([.9, .8]), 0.5)[1].tolist())
+    ''', tmp_path, **{mmcv_ops.RECORD_ENV: str(record)}).stdout
+    assert out.split() == ['[0,', '1]']
+    assert record.read_text().split() == ['nms']
+
+
 # -------------------------------------------------------- namespace package
 def test_projects_is_a_namespace_package_shared_with_others(tmp_path):
     assert not osp.exists(osp.join(ROOT, 'projects', '__init__.py'))
