@@ -18,12 +18,14 @@ extension point; nothing in site-packages is edited:
   truncated checkpoint under its real name. ``last_checkpoint`` is atomic
   when ``PreemptionHook`` writes it, not when mmengine's ``CheckpointHook``
   does (plain ``open()``, outside the file backends).
+- :mod:`.amp`: ``grad_scaler`` and ``autocast`` that work on torch < 2.3.
 """
 # First, so that nothing imports mmcv.ops before mmcv._ext can be served.
 from .mmcv_ops import MissingCompiledOpError, install_ext_finder, ops_backend
 
 install_ext_finder()
 
+from .amp import autocast, grad_scaler  # noqa: E402
 from .atomic_io import AtomicLocalBackend, atomic_write  # noqa: E402
 from .checkpoint import (TRUST_ENV_VAR, UntrustedCheckpointError,  # noqa: E402
                          safe_torch_load)
@@ -33,5 +35,6 @@ from .multimodal import multimodal_disabled  # noqa: E402
 __all__ = [
     'AtomicLocalBackend', 'atomic_write',
     'safe_torch_load', 'UntrustedCheckpointError', 'TRUST_ENV_VAR',
-    'adjust_hue', 'multimodal_disabled', 'MissingCompiledOpError', 'ops_backend'
+    'adjust_hue', 'multimodal_disabled', 'grad_scaler', 'autocast',
+    'MissingCompiledOpError', 'ops_backend'
 ]

@@ -58,6 +58,8 @@ import harness as H
 import torch
 from op_count import count_ops
 
+from projects.compat.amp import autocast, grad_scaler
+
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(osp.dirname(HERE))
 
@@ -420,7 +422,7 @@ def main():
         dtype = torch.bfloat16 if args.bf16 else torch.float16
         ow = ours_wrapper(ours, cfg, amp and cuda)
         stock_ow = ours_wrapper(stock, cfg, amp and cuda)
-        scaler = torch.amp.GradScaler(
+        scaler = grad_scaler(
             device.type, enabled=amp and dtype == torch.float16)
         cpu_autocast = amp and not cuda
 
@@ -438,7 +440,7 @@ def main():
 
         def ref_step():
             ref_opt.zero_grad()
-            with torch.autocast(device.type, dtype=dtype, enabled=amp):
+            with autocast(device.type, dtype, enabled=amp):
                 losses = ref(ref_imgs, ref_targets)
                 loss = sum(losses.values())
             scaler.scale(loss).backward()

@@ -4,6 +4,7 @@ from typing import Callable, Tuple
 import torch
 import torch.nn as nn
 
+from projects.compat.amp import autocast, grad_scaler
 from .lars import OfficialLARS, exclude_bias_and_norm
 from .model import OfficialVICReg
 
@@ -35,12 +36,12 @@ def build_official_step(
         model.backbone.compile()
         model.projector.compile()
     dtype = torch.bfloat16 if bf16 else torch.float16
-    scaler = torch.amp.GradScaler(
+    scaler = grad_scaler(
         device.type, enabled=amp and dtype == torch.float16)
 
     def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         opt.zero_grad()
-        with torch.autocast(device.type, dtype=dtype, enabled=amp):
+        with autocast(device.type, dtype, enabled=amp):
             loss = model.forward(x, y)
         scaler.scale(loss).backward()
         scaler.step(opt)
