@@ -68,10 +68,3 @@ def transformers5_site(tmp_path_factory) -> str:
     (info / 'METADATA').write_text(
         'Metadata-Version: 2.1\nName: transformers\nVersion: 5.0.0\n')
     return str(site)
-
-
-def pytest_collection_modifyitems(config, items):
-    """Slow tests first (stable order otherwise): with pytest-xdist
-    (`make test`) the long end-to-end runs start at once on both workers
-    instead of leaving one worker alone with them at the end."""
-    items.sort(key=lambda item: item.get_closest_marker('slow') is None)
