@@ -135,36 +135,18 @@ def test_missing_checkpoint_names_the_file(tmp_path):
         CheckpointLoader.load_checkpoint(str(tmp_path / 'nope.pth'))
 
 
-class _ToyModel(nn.Module):
-
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(4, 1)
-
-    def forward(self, inputs, labels=None, mode='tensor'):
-        out = self.linear(inputs)
-        if mode == 'loss':
-            return dict(loss=((out.squeeze(1) - labels)**2).mean())
-        return out
-
-    def train_step(self, data, optim_wrapper):
-        inputs, labels = zip(*data)
-        loss = self(torch.stack(inputs), torch.stack(labels), 'loss')['loss']
-        optim_wrapper.update_params(loss)
-        return dict(loss=loss)
-
-
 def _runner(work_dir, max_epochs, resume, param_scheduler=None):
+    """mmengine's own toy model and dataset (``mmengine.testing``); not its
+    ``RunnerTestCase`` class: a unittest.TestCase cannot take the
+    parametrized ``loader`` fixture these tests run under."""
     from mmengine.runner import Runner
-    gen = torch.Generator().manual_seed(0)
-    data = [(torch.randn(4, generator=gen), torch.randn((), generator=gen))
-            for _ in range(8)]
+    from mmengine.testing.runner_test_case import ToyDataset, ToyModel
     return Runner(
-        model=_ToyModel(),
+        model=ToyModel(),
         work_dir=str(work_dir),
-        train_dataloader=dict(
-            dataset=data, sampler=dict(type='DefaultSampler', shuffle=False),
-            batch_size=4, collate_fn=lambda batch: batch),
+        train_dataloader=dict(  # 12 samples: 2 iterations an epoch
+            dataset=ToyDataset(), batch_size=6,
+            sampler=dict(type='DefaultSampler', shuffle=False)),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9)),
         param_scheduler=param_scheduler,
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),

@@ -58,6 +58,10 @@ class SendSignal(Hook):
 
 def _runner(work_dir, hooks=(), loop='ExactResumeTrainLoop', resume=False,
             dataset=None, workers=0):
+    """Not mmengine's ``RunnerTestCase``: these tests need a model with a
+    random term and data drawn from NumPy (what exact resume restores),
+    which its toy model and dataset lack, and pytest's tmp_path,
+    monkeypatch and parametrize, which a unittest.TestCase cannot take."""
     import projects.engine  # noqa: F401  (registers hook and loop)
     torch.manual_seed(0)  # the model is built here, before Runner seeds
     return Runner(
