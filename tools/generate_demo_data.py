@@ -11,6 +11,9 @@ Layout written under ``--out`` (exactly like the competition data)::
     labeled/training/labels/{1..T}.yml
     labeled/validation/images/{T+1..T+V}.JPEG   (numbering continues, like
     labeled/validation/labels/{T+1..T+V}.yml     the competition's 30001..)
+    unlabeled_boxes.json                        the unlabeled images' boxes,
+                                                held out (COCO; for
+                                                PseudoLabelQualityHook only)
     manifest.json                               parameters + checksum
 
 Label files look like the competition's::
@@ -60,6 +63,8 @@ assert all(name in CLASSES for name in DEMO_CLASS_NAMES)
 # Bump when the drawing changes, so that old data is regenerated.
 GENERATOR_VERSION = 1
 MANIFEST = 'manifest.json'
+# Beside unlabeled/, never inside it: no training stream lists it.
+UNLABELED_BOXES = 'unlabeled_boxes.json'
 SPLIT_IDS = {'unlabeled': 0, 'training': 1, 'validation': 2}
 
 
@@ -257,12 +262,32 @@ def labeled_sample(seed, split, idx, min_size=160, max_size=256):
 
 def unlabeled_sample(seed, idx, size=96, object_centric=False):
     """A scene of 1-3 objects, or (``object_centric``) one object filling
-    half to all of the image, as a detector's object crops look."""
+    half to all of the image, as a detector's object crops look.
+    Returns (img, boxes, labels)."""
     rng = image_rng(seed, 'unlabeled', idx)
     if object_centric:
-        return render(rng, size, size, 1, size // 2, size - 2)[0]
+        return render(rng, size, size, 1, size // 2, size - 2)
     n = int(rng.integers(1, 4))
-    return render(rng, size, size, n, max(12, size // 6), max(20, size // 2))[0]
+    return render(rng, size, size, n, max(12, size // 6), max(20, size // 2))
+
+
+def held_out_coco(samples, size):
+    """COCO dict of ``[(idx, boxes, labels)]`` (category id = competition
+    class index + 1, as the converter writes)."""
+    images, annotations = [], []
+    for idx, boxes, labels in samples:
+        images.append(dict(id=idx, file_name=f'{idx}.PNG', width=size,
+                           height=size))
+        for (x1, y1, x2, y2), name in zip(boxes, labels):
+            annotations.append(dict(
+                id=len(annotations) + 1, image_id=idx,
+                category_id=CLASSES.index(name) + 1,
+                bbox=[x1, y1, x2 - x1, y2 - y1], area=(x2 - x1) * (y2 - y1),
+                iscrowd=0))
+    categories = [dict(id=CLASSES.index(n) + 1, name=n)
+                  for n in DEMO_CLASS_NAMES]
+    return dict(images=images, annotations=annotations,
+                categories=categories)
 
 
 def label_yaml(boxes, labels, w, h):
@@ -321,7 +346,7 @@ def is_complete(out, params):
         d = osp.join(out, sub)
         if not osp.isdir(d) or len(os.listdir(d)) != n:
             return False
-    return True
+    return osp.isfile(osp.join(out, UNLABELED_BOXES))
 
 
 def _save(img, path, fmt, quality):
@@ -350,7 +375,8 @@ def generate(args):
         print(f'{out}: already generated with these parameters '
               f'({MANIFEST} checksum matches); nothing to do')
         return 0
-    ours = [osp.join(out, 'unlabeled'), osp.join(out, 'labeled')]
+    ours = [osp.join(out, 'unlabeled'), osp.join(out, 'labeled'),
+            osp.join(out, UNLABELED_BOXES)]
     if any(osp.exists(p) for p in ours):
         if not (osp.isfile(osp.join(out, MANIFEST)) or args.force):
             raise SystemExit(
@@ -358,17 +384,23 @@ def generate(args):
                 f'{MANIFEST} from this tool; refusing to overwrite it. '
                 f'Pick another --out, or pass --force to replace them.')
         for p in ours:  # parameters changed or an earlier run was cut short
+            if osp.isfile(p):
+                os.remove(p)
             shutil.rmtree(p, ignore_errors=True)
     manifest = dict(params, checksum=checksum(params), complete=False)
     _write_manifest(out, manifest)  # marks the folder as ours while writing
 
     from tqdm import tqdm
     os.makedirs(osp.join(out, 'unlabeled'), exist_ok=True)
+    held_out = []
     for idx in tqdm(range(args.num_unlabeled), desc='unlabeled',
                     disable=args.quiet, mininterval=0.5):
-        img = unlabeled_sample(args.seed, idx, args.unlabeled_size,
-                               args.object_centric)
+        img, boxes, labels = unlabeled_sample(
+            args.seed, idx, args.unlabeled_size, args.object_centric)
         _save(img, osp.join(out, 'unlabeled', f'{idx}.PNG'), 'PNG', None)
+        held_out.append((idx, boxes, labels))
+    with open(osp.join(out, UNLABELED_BOXES), 'w') as f:
+        json.dump(held_out_coco(held_out, args.unlabeled_size), f)
 
     n_boxes = 0
     first = 1

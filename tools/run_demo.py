@@ -17,6 +17,7 @@ stage is one of the project's own tools, run as a user would; each stage's
 log goes to ``<work-dir>/seed<S>/logs/<stage>.log``.
 """
 import argparse
+import glob
 import hashlib
 import json
 import os
@@ -46,8 +47,8 @@ PRETRAIN_CFG = ('configs/vicreg/'
                 'vicreg_resnet18-proj512_1xb128-coslr-6e_demo-objects32.py')
 # one detector config for both columns: they differ in the backbone file
 DET_CFG = 'configs/faster_rcnn/faster-rcnn_r18-pre_fpn_1xb4-3e_demo-6cls.py'
-SEMI_CFG = ('configs/soft_teacher/soft-teacher_faster-rcnn_r18-vicreg-pre_'
-            'fpn_1xb4-150it_competition-demo.py')
+SEMI_CFG = ('configs/soft_teacher/'
+            'soft-teacher_faster-rcnn_r18-pre_fpn_1xb4-150it_demo-6cls.py')
 COLUMNS = ('vicreg', 'random')
 
 DEFAULT = dict(
@@ -56,6 +57,8 @@ DEFAULT = dict(
     data=['--num-unlabeled', '8000', '--unlabeled-size', '40',
           '--object-centric', '--num-train', '300', '--num-val', '400'],
     pretrain=[], det=[],
+    # --semi: 2,000 generated scenes of 96 px as the unlabeled stream
+    scenes=[],
     semi=['train_cfg.max_iters=75', 'train_cfg.val_interval=1000',
           'default_hooks.checkpoint.interval=75'])
 # The same stages on a sliver of the data: a smoke test (the tests run it).
@@ -64,7 +67,8 @@ QUICK = dict(
           '--object-centric', '--num-train', '12', '--num-val', '6'],
     pretrain=['train_cfg.max_epochs=1'],
     det=['train_cfg.max_epochs=1', 'train_cfg.val_interval=1'],
-    semi=['train_cfg.max_iters=3', 'train_cfg.val_interval=3',
+    scenes=['--num-unlabeled', '16', '--num-train', '1', '--num-val', '1'],
+    semi=['train_cfg.max_iters=3', 'train_cfg.val_interval=1000',
           'default_hooks.checkpoint.interval=3'])
 
 # One intra-op thread per stage unless OMP_NUM_THREADS is set: torch's
@@ -308,9 +312,9 @@ def run_seed(seed: int, args, work: str, data: str, options: dict,
             coco['vicreg'], coco['random'], args.bootstrap, seed)
 
     if args.semi:
-        result['det']['vicreg_semi'] = run_semi(
+        result['semi'] = run_semi(
             seed, args, work, data, labeled, options, train_cmd, logs,
-            pre['checkpoint'])
+            latest_checkpoint(osp.join(work, 'det_vicreg')))
 
     print(f'[6/6] plots{tag}')
     run_stage('plots', [
@@ -322,31 +326,87 @@ def run_seed(seed: int, args, work: str, data: str, options: dict,
 
 def run_semi(seed, args, work, data, labeled, options, train_cmd, logs,
              ckpt) -> dict:
-    """Soft Teacher from the VICReg backbone on labeled + unlabeled scenes
-    (the pretraining's images are single objects: a detector's unlabeled
-    stream needs whole scenes, generated beside them)."""
+    """Soft Teacher from the VICReg column's supervised fine-tune (the
+    burn-in) on labeled images + unlabeled scenes (the pretraining's images
+    are single objects: a detector's unlabeled stream needs whole scenes,
+    generated beside them with their boxes held out), and its control: the
+    same run with the unlabeled loss weighted 0 (same steps, labeled
+    batches and EMA teacher). Returns both metrics, the paired bootstrap
+    semi - control and the last logged pseudo-box precision/recall."""
     py = sys.executable
     scenes = data.rstrip('/') + '_scenes'
     run_stage('generate_scenes', [py, 'tools/generate_demo_data.py', '--out',
-                                  scenes, '--quiet'], logs)
-    det_dir = osp.join(work, 'det_vicreg_semi')
-    opts = [f'train_dataloader.dataset.datasets.0.data_root={labeled}/',
-            f'train_dataloader.dataset.datasets.1.data_root={scenes}/'
-            f'unlabeled/',
-            *[f'{loader}.dataset.data_root={labeled}/' for loader in
-              ('val_dataloader', 'test_dataloader')],
-            *[f'{ev}.ann_file={labeled}/annotations/validation.json'
-              for ev in ('val_evaluator', 'test_evaluator')],
-            f'model.detector.backbone.init_cfg.checkpoint={ckpt}',
-            *options['semi']]
-    print('[5/6] Soft Teacher from the VICReg backbone (--semi)')
-    run_stage('finetune_vicreg_semi', train_cmd(SEMI_CFG, det_dir, opts,
+                                  scenes, '--quiet', *options['scenes']],
+              logs)
+    quality = hook_option(SEMI_CFG, 'PseudoLabelQualityHook', 'ann_file',
+                          osp.join(scenes, 'unlabeled_boxes.json'))
+    gt = osp.join(labeled, 'annotations', 'validation.json')
+    out, coco = {}, {}
+    for name, extra in (('vicreg_semi', []), ('vicreg_semi0', [
+            'model.semi_train_cfg.unsup_weight=0.0'])):
+        det_dir = osp.join(work, f'det_{name}')
+        prefix = osp.join(det_dir, 'predictions')
+        opts = [f'load_from={ckpt}',
+                f'train_dataloader.dataset.datasets.0.data_root={labeled}/',
+                f'train_dataloader.dataset.datasets.1.data_root={scenes}/'
+                f'unlabeled/',
+                *[f'{loader}.dataset.data_root={labeled}/' for loader in
+                  ('val_dataloader', 'test_dataloader')],
+                *[f'{ev}.ann_file={gt}'
+                  for ev in ('val_evaluator', 'test_evaluator')],
+                f'test_evaluator.outfile_prefix={prefix}', quality,
+                *options['semi'], *extra]
+        what = ('Soft Teacher' if not extra else
+                'its control, unlabeled loss weight 0')
+        print(f'[5/6] {what}, from the VICReg fine-tune (--semi)')
+        shutil.rmtree(det_dir, ignore_errors=True)
+        run_stage(f'finetune_{name}', train_cmd(SEMI_CFG, det_dir, opts,
                                                 seed), logs)
-    run_stage('test_vicreg_semi', [
-        py, 'tools/test.py', SEMI_CFG, latest_checkpoint(det_dir),
-        '--work-dir', det_dir, '--cfg-options', *opts], logs)
-    with open(osp.join(det_dir, 'metrics.json')) as f:
-        return json.load(f)
+        run_stage(f'test_{name}', [
+            py, 'tools/test.py', SEMI_CFG, latest_checkpoint(det_dir),
+            '--work-dir', det_dir, '--cfg-options', *opts], logs)
+        with open(osp.join(det_dir, 'metrics.json')) as f:
+            out[name] = json.load(f)
+        with IN_PROCESS:
+            coco[name] = ImageWeightedCOCO(gt, prefix + '.bbox.json')
+    with IN_PROCESS:
+        boot = paired_bootstrap(coco['vicreg_semi'], coco['vicreg_semi0'],
+                                args.bootstrap, seed)
+    return dict(det=out, bootstrap=boot,
+                pseudo=last_pseudo_quality(osp.join(work, 'det_vicreg_semi')))
+
+
+def last_pseudo_quality(det_dir: str) -> dict:
+    """The last ``pseudo_*`` values PseudoLabelQualityHook logged."""
+    last = {}
+    for path in glob.glob(osp.join(det_dir, '*', 'vis_data',
+                                   'scalars.json')):
+        with open(path) as f:
+            for line in f:
+                rec = json.loads(line)
+                if any(k.startswith('pseudo_') for k in rec):
+                    last = {k: v for k, v in rec.items()
+                            if k.startswith('pseudo_')}
+    return last
+
+
+def semi_lines(seed: int, semi: dict) -> list:
+    """Table rows of the --semi runs of one seed."""
+    rows = []
+    for name in ('vicreg_semi', 'vicreg_semi0'):
+        m = semi['det'][name]
+        rows.append(f'| {seed} | {name} | {m["coco/bbox_mAP"]:.3f} | '
+                    f'{m["coco/bbox_mAP_50"]:.3f} | '
+                    f'{m["coco/bbox_AR@100"]:.3f} |')
+    a, b = semi['det']['vicreg_semi'], semi['det']['vicreg_semi0']
+    cells = []
+    for key in ('bbox_mAP', 'bbox_mAP_50', 'bbox_AR@100'):
+        cell = f'{a["coco/" + key] - b["coco/" + key]:+.3f}'
+        if key in semi['bootstrap']:
+            cell += f' (bootstrap p={semi["bootstrap"][key]["p"]:.2g})'
+        cells.append(cell)
+    rows.append(f'| {seed} | difference | ' + ' | '.join(cells) + ' |')
+    return rows
 
 
 def gate_report(gate: dict, seed: int) -> str:
@@ -439,12 +499,20 @@ def tables(runs: dict) -> str:
             cells.append(cell)
         lines.append(f'| {s} | {state} | difference | ' + ' | '.join(cells)
                      + ' |')
-        if 'vicreg_semi' in r['det']:
-            m = r['det']['vicreg_semi']
-            lines.append(f'| {s} | {state} | vicreg_semi (--semi) | | | '
-                         f'{m["coco/bbox_mAP"]:.3f} | '
-                         f'{m["coco/bbox_mAP_50"]:.3f} | '
-                         f'{m["coco/bbox_AR@100"]:.3f} |')
+    semi = [s for s in seeds if 'semi' in runs[s]]
+    if semi:
+        lines += ['', '--semi: Soft Teacher from the VICReg fine-tune '
+                  '(vicreg_semi) against the same run with the unlabeled '
+                  'loss weighted 0 (vicreg_semi0); last logged pseudo-box '
+                  'precision / recall at each threshold below the table:',
+                  '', '| seed | run | AP | AP50 | AR100 |',
+                  '|---|---|---|---|---|']
+        for s in semi:
+            lines += semi_lines(s, runs[s]['semi'])
+        for s in semi:
+            q = runs[s]['semi']['pseudo']
+            lines.append(f'seed {s}: ' + ', '.join(
+                f'{k} {v:.3f}' for k, v in sorted(q.items())))
     queries = runs[seeds[0]]['knn']['mcnemar']['n']
     chance = runs[seeds[0]]['knn']['vicreg'].get('chance')
     if chance is not None:

@@ -96,10 +96,14 @@ def init_cpu_distributed(launcher: str,
 
 
 def build_runner(cfg: Config):
+    """mmengine's Runner (or the config's ``runner_type``) for ``cfg``, whose
+    config text is formatted once (:mod:`.config_text`)."""
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
     from projects.compat import ops_backend
+    from .config_text import format_once
+    cfg = format_once(cfg)
     runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(
         cfg)
     # completes the Runner's environment header

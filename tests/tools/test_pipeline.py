@@ -91,10 +91,11 @@ def test_torchrun_two_processes_both_stages(data, tmp_path):
 def test_demo_quick_runs_every_stage(tmp_path):
     """`tools/run_demo.py --quick` (what `make demo-quick` runs): data,
     conversion, pretraining, the check, both fine-tunes, evaluation with
-    the paired tests, plots, table."""
+    the paired tests, plots, table; with --semi, Soft Teacher from the
+    VICReg fine-tune and its unlabeled-weight-0 control."""
     out = run_ok([sys.executable, 'tools/run_demo.py', '--quick', '--work-dir',
                  str(tmp_path / 'work'), '--data-dir', str(tmp_path / 'data'),
-                 '--bootstrap', '20'], timeout=900)
+                 '--bootstrap', '20', '--semi'], timeout=900)
     table = (tmp_path / 'work' / 'results.md').read_text()
     work = tmp_path / 'work' / 'seed0'
     # kNN top-1, balanced, AP, AP50, AR100 of each column
@@ -112,6 +113,14 @@ def test_demo_quick_runs_every_stage(tmp_path):
         (tmp_path / 'work' / 'results.json').read_text())['0']
     assert set(results['bootstrap']) == {'bbox_mAP', 'bbox_AR@100'}
     assert not results['pretrain_cached']
+    for col in ('vicreg_semi', 'vicreg_semi0'):
+        assert re.search(rf'^\| 0 \| {col} \|( [\d.]+ \|){{3}}$', table,
+                         re.M), table
+        log = (work / 'logs' / f'finetune_{col}.log').read_text()
+        assert re.search(r'Load checkpoint from .*det_vicreg', log), log
+    assert re.search(r'^\| 0 \| difference \| [+-][\d.]+ \(bootstrap p=',
+                     table, re.M), table
+    assert set(results['semi']['det']) == {'vicreg_semi', 'vicreg_semi0'}
     # both detectors really started from a file: VICReg's, random init's
     for name in ('vicreg', 'random'):
         log = (work / 'logs' / f'finetune_{name}.log').read_text()

@@ -1,6 +1,7 @@
 from .pretrained_backbone_check_hook import (PretrainedBackboneCheckHook,
                                              PretrainedLoadError,
                                              check_backbone)
+from .pseudo_label_quality_hook import PseudoLabelQualityHook
 
 __all__ = ['PretrainedBackboneCheckHook', 'PretrainedLoadError',
-           'check_backbone']
+           'PseudoLabelQualityHook', 'check_backbone']
