@@ -23,6 +23,16 @@ import contextlib  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+if os.environ.get('PYTEST_XDIST_WORKER'):
+    # `make test`: two workers on two cores, next to the tools they start
+    # with one thread each (OMP_NUM_THREADS=1). torch's and OpenCV's own
+    # thread pools (a thread per core each) would oversubscribe the cores;
+    # the suite then took 13 min, an in-process ResNet-50 test 3-4x its
+    # time alone (docs/testing.md).
+    import cv2  # noqa: E402
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
 # Tensor -> Python conversions that wait for a CUDA stream to drain.
 HOST_SYNC_METHODS = ('item', 'tolist', 'numpy', '__bool__', '__float__',
                      '__int__', '__index__', 'nonzero')
