@@ -334,10 +334,7 @@ def run_semi(seed, args, work, data, labeled, options, train_cmd, logs,
     batches and EMA teacher). Returns both metrics, the paired bootstrap
     semi - control and the last logged pseudo-box precision/recall."""
     py = sys.executable
-    scenes = data.rstrip('/') + '_scenes'
-    run_stage('generate_scenes', [py, 'tools/generate_demo_data.py', '--out',
-                                  scenes, '--quiet', *options['scenes']],
-              logs)
+    scenes = scenes_dir(data)
     quality = hook_option(SEMI_CFG, 'PseudoLabelQualityHook', 'ann_file',
                           osp.join(scenes, 'unlabeled_boxes.json'))
     gt = osp.join(labeled, 'annotations', 'validation.json')
@@ -376,6 +373,11 @@ def run_semi(seed, args, work, data, labeled, options, train_cmd, logs,
                 pseudo=last_pseudo_quality(osp.join(work, 'det_vicreg_semi')))
 
 
+def scenes_dir(data: str) -> str:
+    """Where --semi's scenes are generated (main(), before the seeds)."""
+    return data.rstrip('/') + '_scenes'
+
+
 def last_pseudo_quality(det_dir: str) -> dict:
     """The last ``pseudo_*`` values PseudoLabelQualityHook logged."""
     last = {}
@@ -403,7 +405,9 @@ def semi_lines(seed: int, semi: dict) -> list:
     for key in ('bbox_mAP', 'bbox_mAP_50', 'bbox_AR@100'):
         cell = f'{a["coco/" + key] - b["coco/" + key]:+.3f}'
         if key in semi['bootstrap']:
-            cell += f' (bootstrap p={semi["bootstrap"][key]["p"]:.2g})'
+            _, p = _boot(key)(semi)
+            cell += (f' (bootstrap p={p:.2g})' if isinstance(p, float)
+                     else f' (bootstrap p{p})')
         cells.append(cell)
     rows.append(f'| {seed} | difference | ' + ' | '.join(cells) + ' |')
     return rows
@@ -551,6 +555,13 @@ def main():
             py, 'tools/dataset_converters/yaml_to_coco.py', labeled, split,
             osp.join(labeled, 'annotations', f'{split}.json')
         ], logs)
+
+    if args.semi:  # once, before seeds run in parallel (--jobs)
+        print('[2/6] generating scenes for --semi (unlabeled stream, boxes '
+              'held out)')
+        run_stage('generate_scenes', [
+            py, 'tools/generate_demo_data.py', '--out', scenes_dir(data),
+            '--quiet', *options['scenes']], logs)
 
     # one folder per seed whatever --seeds says: a later --seeds N run
     # reuses the cached pretraining of `make demo` (seed 0)
