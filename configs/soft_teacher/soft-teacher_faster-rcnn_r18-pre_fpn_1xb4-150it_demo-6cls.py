@@ -32,7 +32,9 @@ semi_scale = [(128, 96), (128, 128)]
 
 def at_semi_scale(transforms):
     """``transforms`` with every RandomResize, also in MultiBranch's
-    branches, at ``semi_scale``."""
+    branches, at ``semi_scale``. (The parent's ``at_demo_scale`` is not
+    visible here: mmengine drops a base config's functions, and an import
+    would turn this into a lazy-import config.)"""
     out = []
     for t in transforms:
         if t['type'] == 'RandomResize':

@@ -23,7 +23,8 @@ class RecordingSoftTeacher(SoftTeacher):
     """``SoftTeacher`` that keeps its last pseudo instances.
 
     ``last_pseudo_instances``: one ``(img_path, bboxes, scores, labels)``
-    per unlabeled image of the last training batch, on the CPU, boxes
+    per unlabeled image of the last training batch, on the model's device
+    (no copy to the host in the training step: the hook does that), boxes
     (x1, y1, x2, y2) projected back to the original image as mmdet does
     before it projects them into the student's view. These are all the
     teacher's detections above ``pseudo_label_initial_score_thr``; the
@@ -40,8 +41,8 @@ class RecordingSoftTeacher(SoftTeacher):
         samples, batch_info = super().get_pseudo_instances(
             batch_inputs, batch_data_samples)
         self.last_pseudo_instances = [
-            (s.img_path, s.gt_instances.bboxes.detach().cpu(),
-             s.gt_instances.scores.detach().cpu(),
-             s.gt_instances.labels.detach().cpu()) for s in samples
+            (s.img_path, s.gt_instances.bboxes.detach(),
+             s.gt_instances.scores.detach(), s.gt_instances.labels.detach())
+            for s in samples
         ]
         return samples, batch_info

@@ -147,6 +147,8 @@ class PseudoLabelQualityHook(Hook):
                     f'in {self.ann_file}: is it the file of these '
                     f'unlabeled images?')
             gt_bboxes, gt_labels = self.held_out[name]
+            # a diagnostic: one host copy per step, only where it is on
+            bboxes, scores, labels = bboxes.cpu(), scores.cpu(), labels.cpu()
             self.images += 1
             for t in self.score_thrs:
                 c = match_counts(bboxes, scores, labels, gt_bboxes,
